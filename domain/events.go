@@ -1,0 +1,97 @@
+package domain
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Wire names of the events. They are part of the stored log and never
+// change; a breaking change to an event adds a new name ending in .v2.
+const (
+	NameHookConfigured      = "hook.configured.v1"
+	NameHookRemoved         = "hook.removed.v1"
+	NameBuildEventReceived  = "build_event.received.v1"
+	NameDeliveryAttempted   = "delivery.attempted.v1"
+	NameRedeliveryRequested = "redelivery.requested.v1"
+)
+
+// Event is a fact appended to the log.
+type Event interface {
+	EventName() string
+}
+
+// HookConfigured: a hook was created or its configuration replaced.
+// Secret is nil when the configuration left the secret as it was, and
+// points to "" when the secret was removed.
+type HookConfigured struct {
+	HookSlug     string            `json:"hook_slug"`
+	AppSlug      string            `json:"app_slug"`
+	URL          string            `json:"url"`
+	Events       []string          `json:"events"`
+	Headers      map[string]string `json:"headers"`
+	Secret       *string           `json:"secret,omitempty"`
+	ConfiguredAt time.Time         `json:"configured_at"`
+}
+
+// HookRemoved: a hook was deleted; it receives nothing from here on.
+type HookRemoved struct {
+	HookSlug  string    `json:"hook_slug"`
+	AppSlug   string    `json:"app_slug"`
+	RemovedAt time.Time `json:"removed_at"`
+}
+
+// BuildEventReceived: the CI reported a build event for an app.
+type BuildEventReceived struct {
+	EventID    string       `json:"event_id"`
+	AppSlug    string       `json:"app_slug"`
+	EventType  string       `json:"event_type"`
+	Build      BuildPayload `json:"build"`
+	ReceivedAt time.Time    `json:"received_at"`
+}
+
+// RedeliveryRequested: a user asked to send a delivery item again. It
+// carries the original payload so the dispatcher needs nothing but the log.
+type RedeliveryRequested struct {
+	DeliveryID         string          `json:"delivery_id"`
+	OriginalDeliveryID string          `json:"original_delivery_id"`
+	HookSlug           string          `json:"hook_slug"`
+	AppSlug            string          `json:"app_slug"`
+	BuildEventID       string          `json:"build_event_id"`
+	EventType          string          `json:"event_type"`
+	Payload            json.RawMessage `json:"payload"`
+	RequestedAt        time.Time       `json:"requested_at"`
+}
+
+// DeliveryAttempted: one POST to a hook was made (or could not be made),
+// with exactly what was sent and what came back.
+type DeliveryAttempted struct {
+	DeliveryID   string          `json:"delivery_id"`
+	HookSlug     string          `json:"hook_slug"`
+	AppSlug      string          `json:"app_slug"`
+	BuildEventID string          `json:"build_event_id"`
+	EventType    string          `json:"event_type"`
+	RedeliveryOf string          `json:"redelivery_of,omitempty"`
+	Request      OutgoingRequest `json:"request"`
+	Response     *Response       `json:"response,omitempty"`
+	DurationMS   int64           `json:"duration_ms"`
+	Error        string          `json:"error,omitempty"`
+	AttemptedAt  time.Time       `json:"attempted_at"`
+}
+
+// Response is what a receiver answered. Body holds at most
+// MaxResponseBody bytes; Truncated says whether more was discarded.
+type Response struct {
+	Status    int                 `json:"status"`
+	Headers   map[string][]string `json:"headers"`
+	Body      string              `json:"body"`
+	Truncated bool                `json:"truncated,omitempty"`
+}
+
+// MaxResponseBody is how much of a receiver's answer is kept.
+const MaxResponseBody = 64 << 10
+
+func (HookConfigured) EventName() string      { return NameHookConfigured }
+func (HookRemoved) EventName() string         { return NameHookRemoved }
+func (BuildEventReceived) EventName() string  { return NameBuildEventReceived }
+func (RedeliveryRequested) EventName() string { return NameRedeliveryRequested }
+func (DeliveryAttempted) EventName() string   { return NameDeliveryAttempted }

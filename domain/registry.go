@@ -1,0 +1,90 @@
+package domain
+
+// HookRegistry is the set of hooks as of some point in the log, built by
+// applying HookConfigured and HookRemoved in log order. The dispatcher
+// keeps one so that which hooks an event matches depends only on the log.
+type HookRegistry struct {
+	hooks map[string]*Hook
+	// order keeps creation order per app, so matches are deterministic.
+	order map[string][]string
+}
+
+// NewHookRegistry returns an empty registry.
+func NewHookRegistry() *HookRegistry {
+	return &HookRegistry{hooks: map[string]*Hook{}, order: map[string][]string{}}
+}
+
+// Apply folds one event into the registry; other events are ignored.
+func (r *HookRegistry) Apply(ev Event) {
+	switch e := ev.(type) {
+	case HookConfigured:
+		r.configure(e)
+	case *HookConfigured:
+		r.configure(*e)
+	case HookRemoved:
+		r.remove(e)
+	case *HookRemoved:
+		r.remove(*e)
+	}
+}
+
+func (r *HookRegistry) configure(e HookConfigured) {
+	h, ok := r.hooks[e.HookSlug]
+	if !ok {
+		h = &Hook{Slug: e.HookSlug, AppSlug: e.AppSlug, CreatedAt: e.ConfiguredAt}
+		r.hooks[e.HookSlug] = h
+		r.order[e.AppSlug] = append(r.order[e.AppSlug], e.HookSlug)
+	}
+	h.URL = e.URL
+	h.Events = append([]string(nil), e.Events...)
+	h.Headers = make(map[string]string, len(e.Headers))
+	for k, v := range e.Headers {
+		h.Headers[k] = v
+	}
+	if e.Secret != nil {
+		h.Secret = *e.Secret
+	}
+	h.UpdatedAt = e.ConfiguredAt
+}
+
+func (r *HookRegistry) remove(e HookRemoved) {
+	h, ok := r.hooks[e.HookSlug]
+	if !ok {
+		return
+	}
+	delete(r.hooks, e.HookSlug)
+	// The hook's own app, not the event's: an event naming another app must
+	// not leave the slug behind in the order, where Match would find no hook.
+	app := h.AppSlug
+	slugs := r.order[app]
+	for i, s := range slugs {
+		if s == e.HookSlug {
+			r.order[app] = append(slugs[:i:i], slugs[i+1:]...)
+			break
+		}
+	}
+	if len(r.order[app]) == 0 {
+		delete(r.order, app)
+	}
+}
+
+// Get returns a copy of the hook with that slug.
+func (r *HookRegistry) Get(slug string) (Hook, bool) {
+	h, ok := r.hooks[slug]
+	if !ok {
+		return Hook{}, false
+	}
+	return *h, true
+}
+
+// Match returns copies of the hooks of the app that want the event type,
+// in the order they were created.
+func (r *HookRegistry) Match(appSlug, eventType string) []Hook {
+	var out []Hook
+	for _, slug := range r.order[appSlug] {
+		if h := r.hooks[slug]; h.Matches(appSlug, eventType) {
+			out = append(out, *h)
+		}
+	}
+	return out
+}

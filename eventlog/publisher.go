@@ -1,0 +1,47 @@
+package eventlog
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+var _ message.Publisher = (*Publisher)(nil)
+
+// Publisher appends Watermill messages to the log. Closing it does not
+// close the Store.
+type Publisher struct {
+	store  *Store
+	closed atomic.Bool
+}
+
+// NewPublisher returns a Publisher over store.
+func NewPublisher(store *Store) *Publisher {
+	return &Publisher{store: store}
+}
+
+// Publish appends msgs to topic atomically and durably, in order. The
+// messages' UUIDs, metadata and payloads are stored as given.
+func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
+	_, err := p.Append(context.Background(), topic, msgs...)
+	return err
+}
+
+// Append is Publish that also returns the sequences given to msgs.
+func (p *Publisher) Append(ctx context.Context, topic string, msgs ...*message.Message) ([]uint64, error) {
+	if p.closed.Load() {
+		return nil, ErrClosed
+	}
+	in := make([]AppendMessage, len(msgs))
+	for i, m := range msgs {
+		in[i] = AppendMessage{UUID: m.UUID, Metadata: m.Metadata, Payload: m.Payload}
+	}
+	return p.store.Append(ctx, topic, in...)
+}
+
+// Close stops the publisher; appends already returned are on disk.
+func (p *Publisher) Close() error {
+	p.closed.Store(true)
+	return nil
+}

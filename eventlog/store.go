@@ -1,0 +1,451 @@
+package eventlog
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Topic is the one topic hookd appends all of its events to.
+const Topic = "hookd.events"
+
+// ErrClosed is returned by operations on a closed Store, Publisher or Subscriber.
+var ErrClosed = errors.New("eventlog: closed")
+
+// ErrUnavailable wraps failures to make an append durable: the caller's
+// events may or may not be in the log, and the store refuses further
+// appends until it is reopened.
+var ErrUnavailable = errors.New("eventlog: log unavailable")
+
+// Options tune a Store. The zero value is usable.
+type Options struct {
+	// Logger receives the store's and Badger's logs. Default: discard.
+	Logger *slog.Logger
+	// MaxGroupBytes caps the payload bytes one group commit writes.
+	// Default 4 MiB.
+	MaxGroupBytes int
+	// MaxGroupEntries caps the entries one group commit writes. Default 4096.
+	MaxGroupEntries int
+}
+
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxGroupBytes <= 0 {
+		o.MaxGroupBytes = 4 << 20
+	}
+	if o.MaxGroupEntries <= 0 {
+		o.MaxGroupEntries = 4096
+	}
+}
+
+// Store owns the log's Badger database. Publishers and Subscribers share
+// one Store; closing them never closes it.
+type Store struct {
+	db     *badger.DB
+	opts   Options
+	logger *slog.Logger
+
+	appends chan *appendRequest
+	closing chan struct{}
+	done    chan struct{}
+	once    sync.Once
+	// sendMu orders Append's hand-over against Close, so every request
+	// handed to the commit loop is answered.
+	sendMu sync.RWMutex
+	closed bool
+
+	mu      sync.Mutex
+	heads   map[string]uint64 // committed head per topic
+	changed chan struct{}     // closed and replaced after every commit
+	failure error             // sticky: set when a commit could not be made durable
+}
+
+type appendRequest struct {
+	topic string
+	msgs  []appendMsg
+	bytes int
+	done  chan appendResult
+}
+
+type appendMsg struct {
+	uuid     string
+	metadata map[string]string
+	payload  []byte
+}
+
+type appendResult struct {
+	seqs []uint64
+	err  error
+}
+
+// Open opens (or creates) the log in dir. A directory already open in
+// another process gives a clear error instead of waiting.
+func Open(dir string, opts Options) (*Store, error) {
+	opts.setDefaults()
+	bopts := badger.DefaultOptions(dir).
+		WithLogger(badgerLogger{opts.Logger}).
+		// Durability comes from one explicit Sync per group commit.
+		WithSyncWrites(false).
+		WithNumVersionsToKeep(1).
+		WithMemTableSize(32 << 20).
+		WithNumMemtables(3).
+		WithBlockCacheSize(32 << 20).
+		WithIndexCacheSize(16 << 20).
+		WithNumCompactors(2).
+		WithCompactL0OnClose(false)
+	db, err := badger.Open(bopts)
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			return nil, fmt.Errorf("open event log in %s: the directory is in use by another hookd process: %w", dir, err)
+		}
+		return nil, fmt.Errorf("open event log in %s: %w", dir, err)
+	}
+	s := &Store{
+		db:      db,
+		opts:    opts,
+		logger:  opts.Logger,
+		appends: make(chan *appendRequest, 1024),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+		heads:   map[string]uint64{},
+		changed: make(chan struct{}),
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// Close stops accepting appends, finishes those already taken, and closes
+// the database.
+func (s *Store) Close() error {
+	var err error
+	s.once.Do(func() {
+		s.sendMu.Lock()
+		s.closed = true
+		s.sendMu.Unlock()
+		close(s.closing)
+		<-s.done
+		err = s.db.Close()
+	})
+	return err
+}
+
+// DB returns the underlying database for packages that keep their own
+// keys beside the log (none writes under the log's prefixes).
+func (s *Store) DB() *badger.DB { return s.db }
+
+// Append writes msgs to the end of topic as one atomic, durable group and
+// returns their sequences. It returns only after the entries are fsynced.
+func (s *Store) Append(ctx context.Context, topic string, msgs ...AppendMessage) ([]uint64, error) {
+	if err := validTopic(topic); err != nil {
+		return nil, err
+	}
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	req := &appendRequest{topic: topic, msgs: make([]appendMsg, len(msgs)), done: make(chan appendResult, 1)}
+	for i, m := range msgs {
+		req.msgs[i] = appendMsg{uuid: m.UUID, metadata: m.Metadata, payload: m.Payload}
+		req.bytes += len(m.Payload) + len(m.UUID) + 64
+	}
+	s.sendMu.RLock()
+	if s.closed {
+		s.sendMu.RUnlock()
+		return nil, ErrClosed
+	}
+	select {
+	case s.appends <- req:
+		s.sendMu.RUnlock()
+	case <-ctx.Done():
+		s.sendMu.RUnlock()
+		return nil, ctx.Err()
+	}
+	// Once taken, the append completes whatever the context says, so the
+	// caller learns its outcome.
+	res := <-req.done
+	return res.seqs, res.err
+}
+
+// AppendMessage is one event to append.
+type AppendMessage struct {
+	UUID     string
+	Metadata map[string]string
+	Payload  []byte
+}
+
+func validTopic(topic string) error {
+	if topic == "" || strings.IndexByte(topic, 0) >= 0 {
+		return fmt.Errorf("eventlog: invalid topic %q", topic)
+	}
+	return nil
+}
+
+func (s *Store) commitLoop() {
+	defer close(s.done)
+	for {
+		var first *appendRequest
+		select {
+		case first = <-s.appends:
+		case <-s.closing:
+			// Answer appends that were handed over before closing.
+			for {
+				select {
+				case req := <-s.appends:
+					s.commitGroup([]*appendRequest{req})
+				default:
+					return
+				}
+			}
+		}
+		group := []*appendRequest{first}
+		bytes, entries := first.bytes, len(first.msgs)
+	drain:
+		for bytes < s.opts.MaxGroupBytes && entries < s.opts.MaxGroupEntries {
+			select {
+			case req := <-s.appends:
+				group = append(group, req)
+				bytes += req.bytes
+				entries += len(req.msgs)
+			default:
+				break drain
+			}
+		}
+		s.commitGroup(group)
+	}
+}
+
+// commitGroup writes a group in one transaction, fsyncs, then answers.
+func (s *Store) commitGroup(group []*appendRequest) {
+	s.mu.Lock()
+	failure := s.failure
+	s.mu.Unlock()
+	if failure != nil {
+		for _, req := range group {
+			req.done <- appendResult{err: failure}
+		}
+		return
+	}
+
+	heads := map[string]uint64{}
+	for _, req := range group {
+		if _, ok := heads[req.topic]; !ok {
+			h, err := s.head(req.topic)
+			if err != nil {
+				s.fail(group, fmt.Errorf("%w: read head of %s: %w", ErrUnavailable, req.topic, err))
+				return
+			}
+			heads[req.topic] = h
+		}
+	}
+	now := time.Now()
+	results := make([][]uint64, len(group))
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	var buf []byte
+	for i, req := range group {
+		seqs := make([]uint64, len(req.msgs))
+		for j, m := range req.msgs {
+			seq := heads[req.topic] + 1
+			heads[req.topic] = seq
+			seqs[j] = seq
+			buf = encodeEntry(buf[:0], m.uuid, now, m.metadata, m.payload)
+			val := make([]byte, len(buf))
+			copy(val, buf)
+			if err := txn.Set(entryKey(req.topic, seq), val); err != nil {
+				// Too big for one transaction: refuse this group as a whole.
+				s.answerAll(group, fmt.Errorf("eventlog: append %d bytes: %w", req.bytes, err))
+				return
+			}
+		}
+		results[i] = seqs
+	}
+	if err := txn.Commit(); err != nil {
+		s.fail(group, fmt.Errorf("%w: commit: %w", ErrUnavailable, err))
+		return
+	}
+	if err := s.db.Sync(); err != nil {
+		// Committed but maybe not on disk: answer with an error and take
+		// no more appends, since heads can no longer be trusted to match disk.
+		s.mu.Lock()
+		for t, h := range heads {
+			s.heads[t] = h
+		}
+		s.mu.Unlock()
+		s.fail(group, fmt.Errorf("%w: fsync: %w", ErrUnavailable, err))
+		return
+	}
+	s.mu.Lock()
+	for t, h := range heads {
+		s.heads[t] = h
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	for i, req := range group {
+		req.done <- appendResult{seqs: results[i]}
+	}
+}
+
+func (s *Store) answerAll(group []*appendRequest, err error) {
+	for _, req := range group {
+		req.done <- appendResult{err: err}
+	}
+}
+
+func (s *Store) fail(group []*appendRequest, err error) {
+	s.logger.Error("event log append failed; refusing further appends", "err", err)
+	s.mu.Lock()
+	s.failure = err
+	s.mu.Unlock()
+	s.answerAll(group, err)
+}
+
+// head returns the last sequence of topic, reading it from disk on first use.
+func (s *Store) head(topic string) (uint64, error) {
+	s.mu.Lock()
+	h, ok := s.heads[topic]
+	s.mu.Unlock()
+	if ok {
+		return h, nil
+	}
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: topicPrefix(topic)})
+		defer it.Close()
+		it.Seek(entryKey(topic, ^uint64(0)))
+		if it.Valid() {
+			k := it.Item().Key()
+			h = binary.BigEndian.Uint64(k[len(k)-8:])
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	if cur, ok := s.heads[topic]; ok {
+		h = cur
+	} else {
+		s.heads[topic] = h
+	}
+	s.mu.Unlock()
+	return h, nil
+}
+
+// Head returns the sequence of the last durable entry of topic (0 if empty).
+func (s *Store) Head(topic string) (uint64, error) {
+	if err := validTopic(topic); err != nil {
+		return 0, err
+	}
+	return s.head(topic)
+}
+
+// WaitFor blocks until topic's head is past seq, ctx ends or the store closes.
+func (s *Store) WaitFor(ctx context.Context, topic string, seq uint64) error {
+	for {
+		h, err := s.head(topic)
+		if err != nil {
+			return err
+		}
+		if h > seq {
+			return nil
+		}
+		s.mu.Lock()
+		changed := s.changed
+		s.mu.Unlock()
+		// Re-check: a commit may have landed between head and changed.
+		if h2, _ := s.head(topic); h2 > seq {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.closing:
+			return ErrClosed
+		}
+	}
+}
+
+// Closing is closed when the store starts closing.
+func (s *Store) Closing() <-chan struct{} { return s.closing }
+
+func topicPrefix(topic string) []byte {
+	k := make([]byte, 0, len(topic)+2)
+	k = append(k, 'e')
+	k = append(k, topic...)
+	return append(k, 0)
+}
+
+func entryKey(topic string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(topicPrefix(topic), seq)
+}
+
+func groupKey(topic, group string) []byte {
+	k := make([]byte, 0, len(topic)+len(group)+2)
+	k = append(k, 'g')
+	k = append(k, topic...)
+	k = append(k, 0)
+	return append(k, group...)
+}
+
+// Offset returns the last acknowledged sequence of a consumer group (0 if none).
+func (s *Store) Offset(topic, group string) (uint64, error) {
+	var off uint64
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(groupKey(topic, group))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			if len(v) != 8 {
+				return fmt.Errorf("eventlog: corrupt offset of group %q", group)
+			}
+			off = binary.BigEndian.Uint64(v)
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read offset of group %q on %s: %w", group, topic, err)
+	}
+	return off, nil
+}
+
+// commitOffset records seq as a group's last acknowledged entry. It is not
+// fsynced on its own: after a crash a group may see an entry again, never
+// miss one (the next group commit's fsync makes it durable).
+func (s *Store) commitOffset(topic, group string, seq uint64) error {
+	err := s.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(groupKey(topic, group), binary.BigEndian.AppendUint64(nil, seq))
+	})
+	if err != nil {
+		return fmt.Errorf("commit offset %d of group %q on %s: %w", seq, group, topic, err)
+	}
+	return nil
+}
+
+// badgerLogger sends Badger's logs to slog; its info chatter goes to debug.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) {
+	b.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
+}
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
+}
+func (b badgerLogger) Infof(f string, a ...any) {
+	b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
+}
+func (b badgerLogger) Debugf(f string, a ...any) {
+	b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
+}

@@ -1,0 +1,164 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+var _ message.Subscriber = (*Subscriber)(nil)
+
+// SubscriberConfig configures a Subscriber.
+type SubscriberConfig struct {
+	// ConsumerGroup names a durable position in each topic. Acknowledging a
+	// message moves the group past it, so a new subscription of the group
+	// (in this process or after a restart) resumes after the last
+	// acknowledged entry. Run one subscription per group and topic at a time.
+	// Empty: every subscription reads the topic from its first entry.
+	ConsumerGroup string
+	// NackResendDelay is the pause before a nacked message is sent again.
+	// Default 100 ms.
+	NackResendDelay time.Duration
+	// ReadBatch is how many entries are read from Badger at a time. Default 256.
+	ReadBatch int
+	// Logger for subscription errors. Default: discard.
+	Logger *slog.Logger
+}
+
+// Subscriber delivers a topic's entries in log order, one at a time: the
+// next message is sent only after the previous one was acknowledged.
+type Subscriber struct {
+	store   *Store
+	cfg     SubscriberConfig
+	closing chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+}
+
+// NewSubscriber returns a Subscriber over store.
+func NewSubscriber(store *Store, cfg SubscriberConfig) (*Subscriber, error) {
+	if cfg.NackResendDelay <= 0 {
+		cfg.NackResendDelay = 100 * time.Millisecond
+	}
+	if cfg.ReadBatch <= 0 {
+		cfg.ReadBatch = 256
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Subscriber{store: store, cfg: cfg, closing: make(chan struct{})}, nil
+}
+
+// Subscribe streams topic from the group's position (or the start). The
+// channel closes when ctx ends or the subscriber closes.
+func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	if err := validTopic(topic); err != nil {
+		return nil, err
+	}
+	select {
+	case <-s.closing:
+		return nil, ErrClosed
+	default:
+	}
+	var from uint64 = 1
+	if s.cfg.ConsumerGroup != "" {
+		off, err := s.store.Offset(topic, s.cfg.ConsumerGroup)
+		if err != nil {
+			return nil, err
+		}
+		from = off + 1
+	}
+	out := make(chan *message.Message)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(out)
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-s.closing:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		if err := s.run(ctx, topic, from, out); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrClosed) {
+			s.cfg.Logger.Error("subscription stopped", "topic", topic, "group", s.cfg.ConsumerGroup, "err", err)
+		}
+	}()
+	return out, nil
+}
+
+func (s *Subscriber) run(ctx context.Context, topic string, next uint64, out chan<- *message.Message) error {
+	for {
+		batch, err := s.store.ReadBatch(ctx, topic, next, s.cfg.ReadBatch)
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			if err := s.store.WaitFor(ctx, topic, next-1); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, e := range batch {
+			if err := s.deliver(ctx, topic, e, out); err != nil {
+				return err
+			}
+			next = e.Seq + 1
+		}
+	}
+}
+
+// deliver sends one entry until it is acknowledged, then records the ack.
+func (s *Subscriber) deliver(ctx context.Context, topic string, e Entry, out chan<- *message.Message) error {
+	for {
+		msg := message.NewMessage(e.UUID, e.Payload)
+		for k, v := range e.Metadata {
+			msg.Metadata.Set(k, v)
+		}
+		msgCtx, cancel := context.WithCancel(ctx)
+		msg.SetContext(msgCtx)
+		select {
+		case out <- msg:
+		case <-ctx.Done():
+			cancel()
+			return ctx.Err()
+		}
+		select {
+		case <-msg.Acked():
+			cancel()
+			if s.cfg.ConsumerGroup != "" {
+				return s.store.commitOffset(topic, s.cfg.ConsumerGroup, e.Seq)
+			}
+			return nil
+		case <-msg.Nacked():
+			cancel()
+			select {
+			case <-time.After(s.cfg.NackResendDelay):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		case <-ctx.Done():
+			cancel()
+			return ctx.Err()
+		}
+	}
+}
+
+// Close ends every subscription and waits for their channels to close.
+func (s *Subscriber) Close() error {
+	s.once.Do(func() { close(s.closing) })
+	s.wg.Wait()
+	return nil
+}
+
+// String helps logs.
+func (s *Subscriber) String() string {
+	return fmt.Sprintf("eventlog.Subscriber(group=%q)", s.cfg.ConsumerGroup)
+}
