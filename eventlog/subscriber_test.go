@@ -1,0 +1,143 @@
+package eventlog_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/hookd/hookd/eventlog"
+)
+
+func newSubscriber(t *testing.T, store *eventlog.Store, cfg eventlog.SubscriberConfig) *eventlog.Subscriber {
+	t.Helper()
+	sub, err := eventlog.NewSubscriber(store, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub
+}
+
+// expectSeq checks that m is the message published as want and carries
+// its sequence in the "seq" metadata.
+func expectSeq(t *testing.T, m *message.Message, want *message.Message, seq int) {
+	t.Helper()
+	if m.UUID != want.UUID || string(m.Payload) != string(want.Payload) {
+		t.Fatalf("got message %s %q, want %s %q", m.UUID, m.Payload, want.UUID, want.Payload)
+	}
+	if got := m.Metadata.Get(eventlog.MetaSeq); got != fmt.Sprint(seq) {
+		t.Fatalf("message %s: seq metadata %q, want %d", m.UUID, got, seq)
+	}
+	if got := m.Metadata.Get(eventlog.MetaName); got != want.Metadata.Get(eventlog.MetaName) {
+		t.Fatalf("message %s: name metadata %q, want %q", m.UUID, got, want.Metadata.Get(eventlog.MetaName))
+	}
+}
+
+// TestConsumerGroupResumesAfterRestart: a group that acknowledged 4 of 10
+// resumes at the 5th after its subscriber and the Store are closed and the
+// Store reopened; another group and the empty group read all 10.
+func TestConsumerGroupResumesAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	store := openStore(t, dir)
+	published := publishN(t, store, "ev", 10)
+
+	sub := newSubscriber(t, store, eventlog.SubscriberConfig{ConsumerGroup: "g"})
+	ch, err := sub.Subscribe(testContext(t), eventlog.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		m := recv(t, ch)
+		expectSeq(t, m, published[i], i+1)
+		m.Ack()
+	}
+	// Close right after the last Ack: the acknowledgement must still count.
+	if err := sub.Close(); err != nil {
+		t.Fatalf("Subscriber.Close: %v", err)
+	}
+	// Close waits for the subscription to end; its channel is unbuffered,
+	// so nothing is left in it.
+	if m, ok := <-ch; ok {
+		t.Fatalf("got %s after Subscriber.Close returned, want a closed channel", m.UUID)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatalf("Store.Close: %v", err)
+	}
+
+	store = openStore(t, dir)
+	defer store.Close()
+	if off, err := store.Offset(eventlog.Topic, "g"); err != nil || off != 4 {
+		t.Fatalf("Offset(g) after reopen = %d, %v; want 4", off, err)
+	}
+
+	sub = newSubscriber(t, store, eventlog.SubscriberConfig{ConsumerGroup: "g"})
+	defer sub.Close()
+	ch, err = sub.Subscribe(testContext(t), eventlog.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 4; i < 10; i++ {
+		m := recv(t, ch)
+		expectSeq(t, m, published[i], i+1)
+		m.Ack()
+	}
+
+	for _, group := range []string{"other", ""} {
+		t.Run(fmt.Sprintf("group=%q", group), func(t *testing.T) {
+			sub := newSubscriber(t, store, eventlog.SubscriberConfig{ConsumerGroup: group})
+			defer sub.Close()
+			ch, err := sub.Subscribe(testContext(t), eventlog.Topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 10 {
+				m := recv(t, ch)
+				expectSeq(t, m, published[i], i+1)
+				m.Ack()
+			}
+		})
+	}
+	if off, err := store.Offset(eventlog.Topic, ""); err != nil || off != 0 {
+		t.Fatalf("the empty group stored an offset: %d, %v", off, err)
+	}
+}
+
+// TestNackRedeliversSameMessage: a nacked message comes back with the same
+// UUID, payload and seq, and the group's offset does not move past it
+// until it is acknowledged.
+func TestNackRedeliversSameMessage(t *testing.T) {
+	store := openStore(t, t.TempDir())
+	defer store.Close()
+	published := publishN(t, store, "ev", 3)
+
+	sub := newSubscriber(t, store, eventlog.SubscriberConfig{ConsumerGroup: "g", NackResendDelay: time.Millisecond})
+	defer sub.Close()
+	ch, err := sub.Subscribe(testContext(t), eventlog.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	first := recv(t, ch)
+	expectSeq(t, first, published[0], 1)
+	first.Ack()
+
+	for range 3 {
+		m := recv(t, ch)
+		expectSeq(t, m, published[1], 2)
+		m.Nack()
+		if off, err := store.Offset(eventlog.Topic, "g"); err != nil || off != 1 {
+			t.Fatalf("Offset after Nack = %d, %v; want 1", off, err)
+		}
+	}
+	again := recv(t, ch)
+	expectSeq(t, again, published[1], 2)
+	again.Ack()
+
+	// The third arrives only after the second's ack was recorded.
+	third := recv(t, ch)
+	expectSeq(t, third, published[2], 3)
+	if off, err := store.Offset(eventlog.Topic, "g"); err != nil || off != 2 {
+		t.Fatalf("Offset after acking seq 2 = %d, %v; want 2", off, err)
+	}
+}

@@ -1,0 +1,200 @@
+package projections
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/hookd/hookd/domain"
+	"github.com/hookd/hookd/eventlog"
+)
+
+// maxTxnBytes keeps one apply transaction well inside Badger's limit
+// (15% of the 32 MiB memtable).
+const maxTxnBytes = 2 << 20
+
+// Apply folds entries, which must follow the checkpoint without a gap, into
+// the views. Each transaction writes its views and the checkpoint together.
+// Entries at or below the checkpoint are skipped, so applying is idempotent.
+func (v *Views) Apply(entries []eventlog.Entry) error {
+	for len(entries) > 0 {
+		n, err := v.applyTxn(entries)
+		if err != nil {
+			return err
+		}
+		entries = entries[n:]
+	}
+	return nil
+}
+
+// applyTxn applies a prefix of entries in one transaction and says how many.
+func (v *Views) applyTxn(entries []eventlog.Entry) (int, error) {
+	txn := v.db.NewTransaction(true)
+	defer txn.Discard()
+	cp, err := getU64(txn, []byte{keyCheckpoint})
+	if err != nil {
+		return 0, fmt.Errorf("read checkpoint: %w", err)
+	}
+	w := &writer{txn: txn}
+	n := 0
+	for _, e := range entries {
+		if n > 0 && w.bytes >= maxTxnBytes {
+			break
+		}
+		n++
+		if e.Seq <= cp {
+			continue
+		}
+		if e.Seq != cp+1 {
+			return 0, fmt.Errorf("apply entry %d: views are at %d, entries must follow without a gap", e.Seq, cp)
+		}
+		if err := w.apply(e); err != nil {
+			return 0, fmt.Errorf("apply entry %d (%s): %w", e.Seq, e.Name(), err)
+		}
+		cp = e.Seq
+	}
+	if err := w.set([]byte{keyCheckpoint}, putU64(cp)); err != nil {
+		return 0, err
+	}
+	if err := txn.Commit(); err != nil {
+		return 0, fmt.Errorf("commit views at %d: %w", cp, err)
+	}
+	return n, nil
+}
+
+type writer struct {
+	txn   *badger.Txn
+	bytes int
+}
+
+func (w *writer) set(k, val []byte) error {
+	w.bytes += len(k) + len(val)
+	return w.txn.Set(k, val)
+}
+
+func (w *writer) setJSON(k []byte, val any) error {
+	b, err := json.Marshal(val)
+	if err != nil {
+		return err
+	}
+	return w.set(k, b)
+}
+
+func (w *writer) add(k []byte, delta int64) error {
+	n, err := getU64(w.txn, k)
+	if err != nil {
+		return err
+	}
+	return w.set(k, putU64(uint64(int64(n)+delta)))
+}
+
+func (w *writer) apply(e eventlog.Entry) error {
+	switch e.Name() {
+	case domain.NameHookConfigured, domain.NameHookRemoved, domain.NameDeliveryAttempted:
+	default:
+		return nil // other events do not change the views
+	}
+	ev, err := eventlog.DecodeEntry(e)
+	if err != nil {
+		return err
+	}
+	switch ev := ev.(type) {
+	case domain.HookConfigured:
+		return w.hookConfigured(e.Seq, ev)
+	case domain.HookRemoved:
+		return w.hookRemoved(ev)
+	case domain.DeliveryAttempted:
+		return w.deliveryAttempted(e.Seq, ev)
+	}
+	return nil
+}
+
+func (w *writer) hookConfigured(seq uint64, ev domain.HookConfigured) error {
+	k, err := hookKey(w.txn, ev.HookSlug)
+	var h HookView
+	switch {
+	case errors.Is(err, domain.ErrHookNotFound):
+		k = seqKey(keyHook, ev.AppSlug, seq)
+		h = HookView{Slug: ev.HookSlug, AppSlug: ev.AppSlug, CreatedAt: ev.ConfiguredAt, CreatedSeq: seq}
+		if err := w.set(key(keyHookIndex, ev.HookSlug), k[1:]); err != nil {
+			return err
+		}
+		if err := w.add(key(keyHookCount, ev.AppSlug), 1); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		if err := getJSON(w.txn, k, &h); err != nil {
+			return err
+		}
+	}
+	h.URL, h.Events, h.Headers, h.UpdatedAt = ev.URL, ev.Events, ev.Headers, ev.ConfiguredAt
+	if ev.Secret != nil {
+		h.HasSecret = *ev.Secret != ""
+	}
+	return w.setJSON(k, h)
+}
+
+func (w *writer) hookRemoved(ev domain.HookRemoved) error {
+	k, err := hookKey(w.txn, ev.HookSlug)
+	if errors.Is(err, domain.ErrHookNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var h HookView
+	if err := getJSON(w.txn, k, &h); err != nil {
+		return err
+	}
+	if err := w.txn.Delete(k); err != nil {
+		return err
+	}
+	if err := w.txn.Delete(key(keyHookIndex, ev.HookSlug)); err != nil {
+		return err
+	}
+	// Its delivery items stay in the views and the log; the API hides them
+	// with the hook.
+	return w.add(key(keyHookCount, h.AppSlug), -1)
+}
+
+func (w *writer) deliveryAttempted(seq uint64, ev domain.DeliveryAttempted) error {
+	idx := key(keyItemIndex, ev.HookSlug, ev.DeliveryID)
+	if existing, err := getU64(w.txn, idx); err != nil {
+		return err
+	} else if existing != 0 {
+		// A pair attempted twice (in flight at a crash) keeps its first
+		// record in the views; the log keeps both.
+		return nil
+	}
+	d := DeliveryItemView{
+		Slug:           ev.DeliveryID,
+		HookSlug:       ev.HookSlug,
+		AppSlug:        ev.AppSlug,
+		BuildEventID:   ev.BuildEventID,
+		EventType:      ev.EventType,
+		CreatedAt:      ev.AttemptedAt,
+		RequestURL:     ev.Request.URL,
+		RequestHeaders: ev.Request.Headers,
+		RequestPayload: ev.Request.Body,
+		DurationMS:     ev.DurationMS,
+		Error:          ev.Error,
+		RedeliveryOf:   ev.RedeliveryOf,
+		Seq:            seq,
+	}
+	if r := ev.Response; r != nil {
+		status, body := r.Status, r.Body
+		d.ResponseStatus, d.ResponseHeaders, d.ResponseBody, d.ResponseTruncated = &status, r.Headers, &body, r.Truncated
+	}
+	inv := ^seq
+	if err := w.setJSON(seqKey(keyItem, ev.HookSlug, inv), d); err != nil {
+		return err
+	}
+	if err := w.set(idx, putU64(inv)); err != nil {
+		return err
+	}
+	return w.add(key(keyItemCount, ev.HookSlug), 1)
+}

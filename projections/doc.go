@@ -1,0 +1,21 @@
+// Package projections builds hookd's read models from the event log: the
+// hooks of each app, in creation order, and the delivery items of each
+// hook, newest first. They live in their own Badger database, and each
+// batch of events is applied in one transaction together with the
+// checkpoint (the last applied sequence), so every event is applied exactly
+// once. Views are disposable: Rebuild drops them and replays the log.
+//
+// Key layout of the views database:
+//
+//	c                               → checkpoint (uint64 big-endian)
+//	h <app> 0x00 <created seq>      → hook view (JSON), listed in creation order
+//	H <hook>                        → <app> 0x00 <created seq>: index to the hook view
+//	n <app>                         → number of hooks of the app
+//	d <hook> 0x00 <^seq>            → delivery item view (JSON), newest first
+//	D <hook> 0x00 <item>            → <^seq>: index to the delivery item view
+//	m <hook>                        → number of delivery items of the hook
+//
+// Sequences are big-endian so Badger iterates in log order; ^seq (all bits
+// inverted) iterates newest first. A page's anchor is the next key's
+// sequence part, so every page costs one seek.
+package projections

@@ -1,0 +1,133 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hookd/hookd/eventlog"
+)
+
+// Runner keeps the views caught up with the log.
+type Runner struct {
+	store  *eventlog.Store
+	views  *Views
+	logger *slog.Logger
+	batch  int
+
+	mu      sync.Mutex
+	applied uint64
+	changed chan struct{} // closed and replaced whenever applied moves
+}
+
+// NewRunner returns a Runner applying store's log to views.
+func NewRunner(store *eventlog.Store, views *Views, logger *slog.Logger) (*Runner, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cp, err := views.Checkpoint()
+	if err != nil {
+		return nil, fmt.Errorf("read views checkpoint: %w", err)
+	}
+	return &Runner{store: store, views: views, logger: logger, batch: 1024, applied: cp, changed: make(chan struct{})}, nil
+}
+
+// Run applies new entries as they are appended until ctx ends. A failed
+// apply is retried after a pause; it is logged, never skipped.
+func (r *Runner) Run(ctx context.Context) error {
+	for {
+		cp := r.Applied()
+		entries, err := r.store.ReadBatch(ctx, eventlog.Topic, cp+1, r.batch)
+		if err == nil && len(entries) > 0 {
+			err = r.views.Apply(entries)
+			if err == nil {
+				r.advance(entries[len(entries)-1].Seq)
+				continue
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			r.logger.Error("projection apply failed; retrying", "checkpoint", cp, "err", err)
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+				return nil
+			}
+			continue
+		}
+		if err := r.store.WaitFor(ctx, eventlog.Topic, cp); err != nil {
+			if ctx.Err() != nil || errors.Is(err, eventlog.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+func (r *Runner) advance(seq uint64) {
+	r.mu.Lock()
+	r.applied = seq
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+}
+
+// Applied is the sequence of the last entry reflected in the views.
+func (r *Runner) Applied() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.applied
+}
+
+// WaitFor blocks until the views reflect the entry at seq, or ctx ends.
+func (r *Runner) WaitFor(ctx context.Context, seq uint64) error {
+	for {
+		r.mu.Lock()
+		applied, changed := r.applied, r.changed
+		r.mu.Unlock()
+		if applied >= seq {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Rebuild drops the views and replays the whole log into them in big
+// batches. progress, if not nil, is called after each batch with the
+// entries applied so far and the log's head when the rebuild started.
+func Rebuild(ctx context.Context, store *eventlog.Store, views *Views, progress func(done, total uint64)) error {
+	head, err := store.Head(eventlog.Topic)
+	if err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	if err := views.db.DropAll(); err != nil {
+		return fmt.Errorf("rebuild: drop views: %w", err)
+	}
+	var done uint64
+	for done < head {
+		entries, err := store.ReadBatch(ctx, eventlog.Topic, done+1, 8192)
+		if err != nil {
+			return fmt.Errorf("rebuild: read from %d: %w", done+1, err)
+		}
+		if len(entries) == 0 {
+			break
+		}
+		if err := views.Apply(entries); err != nil {
+			return fmt.Errorf("rebuild: %w", err)
+		}
+		done = entries[len(entries)-1].Seq
+		if progress != nil {
+			progress(done, head)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,307 @@
+package projections
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/hookd/hookd/domain"
+)
+
+// HookView is a hook as the API lists it. It never holds the secret.
+type HookView struct {
+	Slug       string            `json:"slug"`
+	AppSlug    string            `json:"app_slug"`
+	URL        string            `json:"url"`
+	Events     []string          `json:"events"`
+	Headers    map[string]string `json:"headers"`
+	HasSecret  bool              `json:"has_secret"`
+	CreatedAt  time.Time         `json:"created_at"`
+	UpdatedAt  time.Time         `json:"updated_at"`
+	CreatedSeq uint64            `json:"created_seq"`
+}
+
+// DeliveryItemView is one delivery attempt as the API shows it.
+type DeliveryItemView struct {
+	Slug              string              `json:"slug"`
+	HookSlug          string              `json:"hook_slug"`
+	AppSlug           string              `json:"app_slug"`
+	BuildEventID      string              `json:"build_event_id"`
+	EventType         string              `json:"event_type"`
+	CreatedAt         time.Time           `json:"created_at"`
+	RequestURL        string              `json:"request_url"`
+	RequestHeaders    map[string]string   `json:"request_headers"`
+	RequestPayload    json.RawMessage     `json:"request_payload"`
+	ResponseStatus    *int                `json:"response_status,omitempty"`
+	ResponseHeaders   map[string][]string `json:"response_headers,omitempty"`
+	ResponseBody      *string             `json:"response_body,omitempty"`
+	ResponseTruncated bool                `json:"response_truncated,omitempty"`
+	DurationMS        int64               `json:"duration_ms"`
+	Error             string              `json:"error,omitempty"`
+	RedeliveryOf      string              `json:"redelivery_of,omitempty"`
+	Seq               uint64              `json:"seq"`
+}
+
+// Page is one page of a list.
+type Page[T any] struct {
+	Items []T
+	Total uint64
+	// Next is the anchor of the following page, "" on the last page.
+	Next string
+}
+
+// ErrBadAnchor marks a pagination anchor that this server did not make.
+var ErrBadAnchor = fmt.Errorf("%w: next: not a valid page anchor", domain.ErrInvalid)
+
+// Views is the views database.
+type Views struct {
+	db *badger.DB
+}
+
+// OpenViews opens (or creates) the views database in dir.
+func OpenViews(dir string, logger *slog.Logger) (*Views, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	opts := badger.DefaultOptions(dir).
+		WithLogger(badgerLogger{logger}).
+		// The checkpoint is written with the views, so after a crash they
+		// are consistent with each other and the log is replayed from there.
+		WithSyncWrites(false).
+		WithNumVersionsToKeep(1).
+		WithMemTableSize(32 << 20).
+		WithNumMemtables(3).
+		WithBlockCacheSize(32 << 20).
+		WithIndexCacheSize(16 << 20).
+		WithCompactL0OnClose(false)
+	db, err := badger.Open(opts)
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			return nil, fmt.Errorf("open views in %s: the directory is in use by another hookd process: %w", dir, err)
+		}
+		return nil, fmt.Errorf("open views in %s: %w", dir, err)
+	}
+	return &Views{db: db}, nil
+}
+
+// Close closes the views database.
+func (v *Views) Close() error { return v.db.Close() }
+
+// DB exposes the database to tests that compare views byte for byte.
+func (v *Views) DB() *badger.DB { return v.db }
+
+const (
+	keyCheckpoint = 'c'
+	keyHook       = 'h'
+	keyHookIndex  = 'H'
+	keyHookCount  = 'n'
+	keyItem       = 'd'
+	keyItemIndex  = 'D'
+	keyItemCount  = 'm'
+)
+
+func key(kind byte, parts ...string) []byte {
+	k := []byte{kind}
+	for i, p := range parts {
+		if i > 0 {
+			k = append(k, 0)
+		}
+		k = append(k, p...)
+	}
+	return k
+}
+
+func seqKey(kind byte, owner string, seq uint64) []byte {
+	k := append(key(kind, owner), 0)
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+func u64(v []byte) uint64 {
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+func putU64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// Checkpoint returns the sequence of the last event applied to the views.
+func (v *Views) Checkpoint() (uint64, error) {
+	var cp uint64
+	err := v.db.View(func(txn *badger.Txn) error {
+		var err error
+		cp, err = getU64(txn, []byte{keyCheckpoint})
+		return err
+	})
+	return cp, err
+}
+
+func getU64(txn *badger.Txn, k []byte) (uint64, error) {
+	item, err := txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	err = item.Value(func(v []byte) error { n = u64(v); return nil })
+	return n, err
+}
+
+func getJSON(txn *badger.Txn, k []byte, dst any) error {
+	item, err := txn.Get(k)
+	if err != nil {
+		return err
+	}
+	return item.Value(func(v []byte) error { return json.Unmarshal(v, dst) })
+}
+
+// Hook returns the hook with that slug if it belongs to the app.
+func (v *Views) Hook(appSlug, hookSlug string) (HookView, error) {
+	var h HookView
+	err := v.db.View(func(txn *badger.Txn) error {
+		k, err := hookKey(txn, hookSlug)
+		if err != nil {
+			return err
+		}
+		if err := getJSON(txn, k, &h); err != nil {
+			return err
+		}
+		if h.AppSlug != appSlug {
+			return domain.ErrHookNotFound
+		}
+		return nil
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		err = domain.ErrHookNotFound
+	}
+	if err != nil {
+		return HookView{}, fmt.Errorf("get webhook %s: %w", hookSlug, err)
+	}
+	return h, nil
+}
+
+// hookKey finds the view key of a hook through its index.
+func hookKey(txn *badger.Txn, hookSlug string) ([]byte, error) {
+	item, err := txn.Get(key(keyHookIndex, hookSlug))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, domain.ErrHookNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	idx, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{keyHook}, idx...), nil
+}
+
+// ListHooks returns a page of the app's hooks in creation order.
+func (v *Views) ListHooks(appSlug, anchor string, limit int) (Page[HookView], error) {
+	return listPage[HookView](v.db, keyHook, keyHookCount, appSlug, anchor, limit)
+}
+
+// DeliveryItem returns one delivery item of a hook.
+func (v *Views) DeliveryItem(hookSlug, itemSlug string) (DeliveryItemView, error) {
+	var d DeliveryItemView
+	err := v.db.View(func(txn *badger.Txn) error {
+		inv, err := getU64(txn, key(keyItemIndex, hookSlug, itemSlug))
+		if err != nil {
+			return err
+		}
+		if inv == 0 {
+			return domain.ErrDeliveryNotFound
+		}
+		return getJSON(txn, seqKey(keyItem, hookSlug, inv), &d)
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		err = domain.ErrDeliveryNotFound
+	}
+	if err != nil {
+		return DeliveryItemView{}, fmt.Errorf("get delivery item %s: %w", itemSlug, err)
+	}
+	return d, nil
+}
+
+// ListDeliveryItems returns a page of a hook's delivery items, newest first.
+func (v *Views) ListDeliveryItems(hookSlug, anchor string, limit int) (Page[DeliveryItemView], error) {
+	return listPage[DeliveryItemView](v.db, keyItem, keyItemCount, hookSlug, anchor, limit)
+}
+
+// listPage reads up to limit values under kind+owner starting at the
+// anchor's key, and the anchor of the page after.
+func listPage[T any](db *badger.DB, kind, countKind byte, owner, anchor string, limit int) (Page[T], error) {
+	start := seqKey(kind, owner, 0)
+	if anchor != "" {
+		seq, err := DecodeAnchor(anchor)
+		if err != nil {
+			return Page[T]{}, err
+		}
+		start = seqKey(kind, owner, seq)
+	}
+	prefix := append(key(kind, owner), 0)
+	page := Page[T]{Items: []T{}}
+	err := db.View(func(txn *badger.Txn) error {
+		var err error
+		if page.Total, err = getU64(txn, key(countKind, owner)); err != nil {
+			return err
+		}
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: limit + 1})
+		defer it.Close()
+		for it.Seek(start); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if len(page.Items) == limit {
+				page.Next = EncodeAnchor(binary.BigEndian.Uint64(k[len(k)-8:]))
+				return nil
+			}
+			var item T
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &item) }); err != nil {
+				return err
+			}
+			page.Items = append(page.Items, item)
+		}
+		return nil
+	})
+	if err != nil {
+		return Page[T]{}, fmt.Errorf("list %s: %w", owner, err)
+	}
+	return page, nil
+}
+
+// EncodeAnchor makes the opaque anchor for a key's sequence part.
+func EncodeAnchor(seq uint64) string {
+	return base64.RawURLEncoding.EncodeToString(putU64(seq))
+}
+
+// DecodeAnchor parses an anchor made by EncodeAnchor.
+func DecodeAnchor(anchor string) (uint64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(anchor)
+	if err != nil || len(b) != 8 {
+		return 0, ErrBadAnchor
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) {
+	b.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger-views")
+}
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger-views")
+}
+func (b badgerLogger) Infof(f string, a ...any) {
+	b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger-views")
+}
+func (b badgerLogger) Debugf(f string, a ...any) {
+	b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger-views")
+}

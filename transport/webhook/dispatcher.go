@@ -1,0 +1,271 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/domain"
+	"github.com/hookd/hookd/eventlog"
+)
+
+// ConsumerGroup is the dispatcher's durable position in the log.
+const ConsumerGroup = "dispatcher"
+
+// deliveryNamespace derives delivery ids: one (build event, hook) pair
+// always gets the same id, so a pair re-sent after a crash is recognisable.
+var deliveryNamespace = uuid.MustParse("6f1d3c1e-52a4-4d4e-9a43-3b2f0b6f6a10")
+
+// DeliveryID is the id of the first delivery item of a build event to a hook.
+func DeliveryID(buildEventID, hookSlug string) string {
+	return uuid.NewSHA1(deliveryNamespace, []byte(buildEventID+"\x00"+hookSlug)).String()
+}
+
+// DispatcherConfig configures a Dispatcher.
+type DispatcherConfig struct {
+	// Workers is how many deliveries are sent at once. Default 64.
+	Workers int
+	Logger  *slog.Logger
+}
+
+// Dispatcher reads the log in order, decides which hooks each build event
+// goes to from the hooks configured before it, and hands the sends to a
+// bounded pool of workers, each recording a DeliveryAttempted.
+//
+// Nothing is lost across crashes: at start a recovery scan of the log finds
+// every (event, hook) pair and redelivery request without a
+// DeliveryAttempted and sends it. Only pairs in flight at a crash can be
+// sent twice; they carry the same delivery id.
+type Dispatcher struct {
+	store  *eventlog.Store
+	pub    *eventlog.Publisher
+	sender *Sender
+	logger *slog.Logger
+	cfg    DispatcherConfig
+
+	registry    *domain.HookRegistry // touched only by the ordered stage
+	skipThrough uint64               // entries up to here were handled by recovery
+	jobs        chan job
+	stopping    chan struct{}
+	workers     sync.WaitGroup
+}
+
+type job struct {
+	deliveryID   string
+	redeliveryOf string
+	buildEventID string
+	eventType    string
+	appSlug      string
+	hookSlug     string
+	hook         domain.Hook
+	hookFound    bool
+	body         []byte
+}
+
+// NewDispatcher returns a Dispatcher; Run starts it.
+func NewDispatcher(store *eventlog.Store, pub *eventlog.Publisher, sender *Sender, cfg DispatcherConfig) *Dispatcher {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 64
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Dispatcher{
+		store: store, pub: pub, sender: sender, logger: cfg.Logger, cfg: cfg,
+		registry: domain.NewHookRegistry(),
+		jobs:     make(chan job, cfg.Workers),
+		stopping: make(chan struct{}),
+	}
+}
+
+// Run recovers unsent deliveries, then dispatches new events until ctx
+// ends. On return, deliveries that had started are finished and recorded;
+// queued ones that had not started are left for the next start's recovery.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	for i := 0; i < d.cfg.Workers; i++ {
+		d.workers.Add(1)
+		go d.work()
+	}
+	defer func() {
+		close(d.stopping)
+		close(d.jobs)
+		d.workers.Wait()
+	}()
+
+	pending, err := d.recover(ctx)
+	if err != nil {
+		return err
+	}
+	if len(pending) > 0 {
+		d.logger.Info("recovering deliveries without a recorded attempt", "count", len(pending))
+	}
+	for _, j := range pending {
+		if !d.submit(ctx, j) {
+			return nil
+		}
+	}
+
+	sub, err := eventlog.NewSubscriber(d.store, eventlog.SubscriberConfig{ConsumerGroup: ConsumerGroup, Logger: d.logger})
+	if err != nil {
+		return err
+	}
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 15 * time.Second}, watermill.NewSlogLogger(d.logger))
+	if err != nil {
+		return fmt.Errorf("dispatcher router: %w", err)
+	}
+	router.AddConsumerHandler("dispatcher", eventlog.Topic, sub, func(msg *message.Message) error {
+		d.handle(msg.Context(), msg)
+		return nil
+	})
+	if err := router.Run(ctx); err != nil {
+		return fmt.Errorf("dispatcher router: %w", err)
+	}
+	return nil
+}
+
+// submit queues a job, waiting for room; false if ctx ended first.
+func (d *Dispatcher) submit(ctx context.Context, j job) bool {
+	select {
+	case d.jobs <- j:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// handle is the ordered stage: it sees every entry once, in log order.
+func (d *Dispatcher) handle(ctx context.Context, msg *message.Message) {
+	seq, _ := strconv.ParseUint(msg.Metadata.Get(eventlog.MetaSeq), 10, 64)
+	if seq <= d.skipThrough {
+		return
+	}
+	name := msg.Metadata.Get(eventlog.MetaName)
+	if name == domain.NameDeliveryAttempted {
+		return
+	}
+	ev, err := eventlog.DecodeMessage(msg)
+	if err != nil {
+		// A poison entry must not stop every delivery after it.
+		d.logger.Error("dispatcher skips an entry it cannot decode", "seq", seq, "name", name, "err", err)
+		return
+	}
+	for _, j := range d.step(ev) {
+		if !d.submit(ctx, j) {
+			return
+		}
+	}
+}
+
+// step folds one event into the registry and returns the sends it calls for.
+func (d *Dispatcher) step(ev domain.Event) []job {
+	switch e := ev.(type) {
+	case domain.HookConfigured, domain.HookRemoved:
+		d.registry.Apply(e)
+	case domain.BuildEventReceived:
+		body := e.Build.Body()
+		var jobs []job
+		for _, h := range d.registry.Match(e.AppSlug, e.EventType) {
+			jobs = append(jobs, job{
+				deliveryID: DeliveryID(e.EventID, h.Slug), buildEventID: e.EventID, eventType: e.EventType,
+				appSlug: e.AppSlug, hookSlug: h.Slug, hook: h, hookFound: true, body: body,
+			})
+		}
+		return jobs
+	case domain.RedeliveryRequested:
+		h, ok := d.registry.Get(e.HookSlug)
+		return []job{{
+			deliveryID: e.DeliveryID, redeliveryOf: e.OriginalDeliveryID, buildEventID: e.BuildEventID,
+			eventType: e.EventType, appSlug: e.AppSlug, hookSlug: e.HookSlug, hook: h, hookFound: ok, body: e.Payload,
+		}}
+	}
+	return nil
+}
+
+// recover replays the log to its head: it rebuilds the registry and returns
+// the sends the log asks for but has no DeliveryAttempted for, in log order.
+func (d *Dispatcher) recover(ctx context.Context) ([]job, error) {
+	var wanted []job
+	attempted := map[string]bool{}
+	r := d.store.NewReader(eventlog.Topic, 1)
+	for r.Next(ctx) {
+		e := r.Entry()
+		d.skipThrough = e.Seq
+		ev, err := eventlog.DecodeEntry(e)
+		if err != nil {
+			d.logger.Error("recovery skips an entry it cannot decode", "seq", e.Seq, "err", err)
+			continue
+		}
+		if a, ok := ev.(domain.DeliveryAttempted); ok {
+			attempted[a.DeliveryID] = true
+			continue
+		}
+		wanted = append(wanted, d.step(ev)...)
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("dispatcher recovery: %w", err)
+	}
+	pending := wanted[:0]
+	for _, j := range wanted {
+		if !attempted[j.deliveryID] {
+			pending = append(pending, j)
+		}
+	}
+	return pending, nil
+}
+
+func (d *Dispatcher) work() {
+	defer d.workers.Done()
+	for j := range d.jobs {
+		select {
+		case <-d.stopping:
+			continue // not started: the next start's recovery sends it
+		default:
+		}
+		d.deliver(j)
+	}
+}
+
+// deliver sends one job and records the attempt. It runs to completion even
+// during shutdown, bounded by the sender's timeout.
+func (d *Dispatcher) deliver(j job) {
+	ev := domain.DeliveryAttempted{
+		DeliveryID: j.deliveryID, HookSlug: j.hookSlug, AppSlug: j.appSlug, BuildEventID: j.buildEventID,
+		EventType: j.eventType, RedeliveryOf: j.redeliveryOf,
+	}
+	if !j.hookFound {
+		ev.Error = "not sent: the webhook was deleted before the redelivery was sent"
+		ev.Request = domain.OutgoingRequest{Headers: map[string]string{}, Body: j.body}
+	} else {
+		ev.Request = domain.BuildRequest(j.hook, j.eventType, j.body)
+		out := d.sender.Send(context.Background(), ev.Request)
+		ev.Response, ev.Error, ev.DurationMS = out.Response, out.Error, out.Duration.Milliseconds()
+	}
+	ev.AttemptedAt = time.Now().UTC()
+	msg, err := eventlog.EncodeEvent(uuid.NewString(), ev)
+	if err == nil {
+		_, err = d.pub.Append(context.Background(), eventlog.Topic, msg)
+	}
+	if err != nil {
+		if !errors.Is(err, eventlog.ErrClosed) {
+			d.logger.Error("could not record a delivery attempt; it will be sent again at the next start",
+				"delivery_id", j.deliveryID, "hook", j.hookSlug, "err", err)
+		}
+		return
+	}
+	d.logger.Debug("delivered", "delivery_id", j.deliveryID, "hook", j.hookSlug, "status", statusOf(ev.Response), "error", ev.Error)
+}
+
+func statusOf(r *domain.Response) int {
+	if r == nil {
+		return 0
+	}
+	return r.Status
+}

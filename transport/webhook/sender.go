@@ -1,0 +1,184 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hookd/hookd/domain"
+)
+
+// SenderConfig configures a Sender. Zero fields take the defaults.
+type SenderConfig struct {
+	// ConnectTimeout bounds DNS and TCP connect. Default 5 s.
+	ConnectTimeout time.Duration
+	// Timeout bounds a whole delivery, from dial to the last byte kept.
+	// Default 10 s.
+	Timeout time.Duration
+	// AllowPrivateTargets lets deliveries reach loopback, private and
+	// link-local addresses (local development and tests).
+	AllowPrivateTargets bool
+	// MaxIdlePerHost is how many idle connections to keep per receiver. Default 16.
+	MaxIdlePerHost int
+}
+
+func (c *SenderConfig) setDefaults() {
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 5 * time.Second
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.MaxIdlePerHost <= 0 {
+		c.MaxIdlePerHost = 16
+	}
+}
+
+// Sender POSTs outgoing requests and reports what came back.
+type Sender struct {
+	cfg    SenderConfig
+	client *http.Client
+}
+
+// NewSender returns a Sender. Every dial is checked against the address
+// guard after DNS resolution, so a name that resolves (or rebinds) to a
+// forbidden address is refused; proxies from the environment are not used,
+// since a proxy would dial on our behalf unchecked.
+func NewSender(cfg SenderConfig) *Sender {
+	cfg.setDefaults()
+	dialer := &net.Dialer{
+		Timeout:   cfg.ConnectTimeout,
+		KeepAlive: 30 * time.Second,
+		Control: func(network, address string, _ syscall.RawConn) error {
+			if cfg.AllowPrivateTargets {
+				return nil
+			}
+			return checkDialAddress(address)
+		},
+	}
+	transport := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   cfg.MaxIdlePerHost,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   cfg.ConnectTimeout,
+		ResponseHeaderTimeout: cfg.Timeout,
+	}
+	return &Sender{cfg: cfg, client: &http.Client{
+		Transport: transport,
+		// A redirect is the receiver's answer: it is recorded, not followed.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// errForbiddenAddress is what the dialer's guard returns.
+type errForbiddenAddress struct{ err error }
+
+func (e errForbiddenAddress) Error() string { return e.err.Error() }
+func (e errForbiddenAddress) Unwrap() error { return e.err }
+
+func checkDialAddress(address string) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return errForbiddenAddress{fmt.Errorf("%w: cannot parse dialed address %q", domain.ErrTargetForbidden, address)}
+	}
+	if err := domain.CheckTarget(ap.Addr()); err != nil {
+		return errForbiddenAddress{err}
+	}
+	return nil
+}
+
+// Outcome is the result of one send.
+type Outcome struct {
+	Response *domain.Response
+	Duration time.Duration
+	// Error is a short reason when no response was received.
+	Error string
+}
+
+// Send POSTs req and returns the outcome; it never returns a Go error,
+// since a failed delivery is a fact to record, not a failure of hookd.
+func (s *Sender) Send(ctx context.Context, req domain.OutgoingRequest) Outcome {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	start := time.Now()
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, req.URL, bytes.NewReader(req.Body))
+	if err != nil {
+		return Outcome{Error: "invalid request: " + err.Error()}
+	}
+	for k, v := range req.Headers {
+		httpReq.Header.Set(k, v)
+	}
+	resp, err := s.client.Do(httpReq)
+	if err != nil {
+		return Outcome{Duration: time.Since(start), Error: s.describe(err)}
+	}
+	defer resp.Body.Close()
+	body, truncated, readErr := readCapped(resp.Body, domain.MaxResponseBody)
+	out := Outcome{
+		Duration: time.Since(start),
+		Response: &domain.Response{
+			Status:    resp.StatusCode,
+			Headers:   map[string][]string(resp.Header.Clone()),
+			Body:      string(body),
+			Truncated: truncated,
+		},
+	}
+	if readErr != nil {
+		// The status and headers came; the body was cut short.
+		out.Response.Truncated = true
+	}
+	return out
+}
+
+// readCapped reads up to limit bytes and discards (a bounded amount of) the rest.
+func readCapped(r io.Reader, limit int) ([]byte, bool, error) {
+	body, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	if err != nil {
+		return body, false, err
+	}
+	if len(body) > limit {
+		// Drain a little more so the connection can be reused, then give up.
+		_, _ = io.CopyN(io.Discard, r, 1<<20)
+		return body[:limit], true, nil
+	}
+	return body, false, nil
+}
+
+// describe turns a client error into the short reason users read.
+func (s *Sender) describe(err error) string {
+	var forbidden errForbiddenAddress
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &forbidden):
+		return "refused: " + strings.TrimPrefix(forbidden.Error(), domain.ErrInvalid.Error()+": ")
+	case errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err):
+		return fmt.Sprintf("timeout: no complete response within %s", s.cfg.Timeout)
+	case errors.As(err, &dnsErr):
+		return "dns lookup failed: " + dnsErr.Error()
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset by peer"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed before a response was received"
+	case errors.Is(err, context.Canceled):
+		return "canceled: hookd was shutting down"
+	case errors.As(err, &opErr):
+		return opErr.Op + " failed: " + opErr.Err.Error()
+	default:
+		return err.Error()
+	}
+}
