@@ -87,13 +87,15 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 			case <-ctx.Done():
 			}
 		}()
-		if err := s.run(ctx, topic, from, out); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrClosed) {
+		if err := s.run(ctx, topic, from, out); !errors.Is(err, context.Canceled) && !errors.Is(err, ErrClosed) {
 			s.cfg.Logger.Error("subscription stopped", "topic", topic, "group", s.cfg.ConsumerGroup, "err", err)
 		}
 	}()
 	return out, nil
 }
 
+// run streams entries until ctx ends or reading fails; it always returns
+// the reason it stopped.
 func (s *Subscriber) run(ctx context.Context, topic string, next uint64, out chan<- *message.Message) error {
 	for {
 		batch, err := s.store.ReadBatch(ctx, topic, next, s.cfg.ReadBatch)

@@ -141,3 +141,34 @@ func TestNackRedeliversSameMessage(t *testing.T) {
 		t.Fatalf("Offset after acking seq 2 = %d, %v; want 2", off, err)
 	}
 }
+
+// TestAckThenCloseKeepsOffset: an Ack made before Subscriber.Close always
+// moves the group's offset, even when the subscription sees the close
+// before it has looked at the ack. Many short rounds, each letting the
+// subscriber block on its hand-over first, where the two race.
+func TestAckThenCloseKeepsOffset(t *testing.T) {
+	store := openStore(t, t.TempDir())
+	defer store.Close()
+	publishN(t, store, "ev", 1)
+
+	rounds := 200
+	if testing.Short() {
+		rounds = 50
+	}
+	for i := range rounds {
+		group := fmt.Sprintf("g%d", i)
+		sub := newSubscriber(t, store, eventlog.SubscriberConfig{ConsumerGroup: group})
+		ch, err := sub.Subscribe(testContext(t), eventlog.Topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Microsecond) // let the subscriber block on its send
+		recv(t, ch).Ack()
+		if err := sub.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if off, err := store.Offset(eventlog.Topic, group); err != nil || off != 1 {
+			t.Fatalf("round %d: Offset after Ack then Close = %d, %v; want 1 (the ack was lost)", i, off, err)
+		}
+	}
+}

@@ -66,9 +66,11 @@ func NewSender(cfg SenderConfig) *Sender {
 		},
 	}
 	transport := &http.Transport{
-		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
+		Proxy:             nil,
+		DialContext:       dialer.DialContext,
+		ForceAttemptHTTP2: true,
+		// Record the body exactly as the receiver sent it.
+		DisableCompression:    true,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   cfg.MaxIdlePerHost,
 		IdleConnTimeout:       90 * time.Second,

@@ -1,0 +1,57 @@
+// Command hookd is the outgoing-webhook service: `hookd serve` runs it,
+// `hookd rebuild` rebuilds its views from the event log.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `hookd: outgoing webhooks for build events
+
+Usage:
+  hookd serve   [flags]      run the HTTP API and the dispatcher
+  hookd rebuild --data DIR   drop the views and rebuild them from the event log
+
+Run "hookd COMMAND -h" for a command's flags.
+`
+
+// run is main without process globals, so tests can call it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], getenv, stderr)
+	case "rebuild":
+		err = rebuild(ctx, args[1:], getenv, stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "hookd: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err == errUsage {
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "hookd %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,156 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hookd/hookd/domain"
+	"github.com/hookd/hookd/projections"
+)
+
+// deliveryItemJSON is a delivery item in the Bitrise shape: headers as a
+// JSON object encoded in a string, the payload as the exact body string.
+type deliveryItemJSON struct {
+	Slug               string    `json:"slug"`
+	CreatedAt          time.Time `json:"created_at"`
+	UpdatedAt          time.Time `json:"updated_at"`
+	EventType          string    `json:"event_type"`
+	BuildEventID       string    `json:"build_event_id"`
+	RequestURL         string    `json:"request_url"`
+	RequestHeaders     string    `json:"request_headers"`
+	RequestPayload     string    `json:"request_payload"`
+	ResponseHTTPStatus *int      `json:"response_http_status"`
+	ResponseHeaders    *string   `json:"response_headers"`
+	ResponseBody       *string   `json:"response_body"`
+	ResponseTruncated  bool      `json:"response_body_truncated"`
+	ResponseSeconds    *int64    `json:"response_seconds"`
+	ResponseMS         *int64    `json:"response_ms"`
+	Error              *string   `json:"error"`
+	RedeliveryOf       *string   `json:"redelivery_of"`
+}
+
+func toDeliveryItemJSON(d projections.DeliveryItemView) deliveryItemJSON {
+	out := deliveryItemJSON{
+		Slug:               d.Slug,
+		CreatedAt:          d.CreatedAt.UTC(),
+		UpdatedAt:          d.CreatedAt.UTC(),
+		EventType:          d.EventType,
+		BuildEventID:       d.BuildEventID,
+		RequestURL:         d.RequestURL,
+		RequestHeaders:     headersString(d.RequestHeaders),
+		RequestPayload:     string(d.RequestPayload),
+		ResponseHTTPStatus: d.ResponseStatus,
+		ResponseBody:       d.ResponseBody,
+		ResponseTruncated:  d.ResponseTruncated,
+	}
+	if d.ResponseStatus != nil {
+		h := headersString(flatten(d.ResponseHeaders))
+		ms, s := d.DurationMS, d.DurationMS/1000
+		out.ResponseHeaders, out.ResponseMS, out.ResponseSeconds = &h, &ms, &s
+	}
+	if d.Error != "" {
+		e := d.Error
+		out.Error = &e
+	}
+	if d.RedeliveryOf != "" {
+		o := d.RedeliveryOf
+		out.RedeliveryOf = &o
+	}
+	return out
+}
+
+// headersString encodes headers as a JSON object in a string, keys sorted.
+func headersString(h map[string]string) string {
+	if h == nil {
+		h = map[string]string{}
+	}
+	b, _ := json.Marshal(h)
+	return string(b)
+}
+
+// flatten joins repeated response headers with ", " (RFC 9110, 5.3).
+func flatten(h map[string][]string) map[string]string {
+	out := make(map[string]string, len(h))
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out[k] = strings.Join(h[k], ", ")
+	}
+	return out
+}
+
+func (a *api) listDeliveryItems(w http.ResponseWriter, r *http.Request) error {
+	_, h, err := a.hookFromPath(r)
+	if err != nil {
+		return err
+	}
+	anchor, limit, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	page, err := a.Views.ListDeliveryItems(h.Slug, anchor, limit)
+	if err != nil {
+		return err
+	}
+	data := make([]deliveryItemJSON, len(page.Items))
+	for i, d := range page.Items {
+		data[i] = toDeliveryItemJSON(d)
+	}
+	writeJSON(w, http.StatusOK, listResponse{Data: data, Paging: paging{TotalItemCount: page.Total, PageItemLimit: limit, Next: page.Next}})
+	return nil
+}
+
+// itemFromPath returns the hook and delivery item the path names.
+func (a *api) itemFromPath(r *http.Request) (projections.HookView, projections.DeliveryItemView, error) {
+	_, h, err := a.hookFromPath(r)
+	if err != nil {
+		return h, projections.DeliveryItemView{}, err
+	}
+	slug, err := pathSlug(r, "item-slug", domain.ErrDeliveryNotFound)
+	if err != nil {
+		return h, projections.DeliveryItemView{}, err
+	}
+	d, err := a.Views.DeliveryItem(h.Slug, slug)
+	return h, d, err
+}
+
+func (a *api) getDeliveryItem(w http.ResponseWriter, r *http.Request) error {
+	_, d, err := a.itemFromPath(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, dataResponse{Data: toDeliveryItemJSON(d)})
+	return nil
+}
+
+type redeliverResponse struct {
+	Message string         `json:"message"`
+	Data    map[string]any `json:"data"`
+}
+
+// redeliver asks for the item's payload to be sent again, to the hook's
+// current URL and headers, as a new item linked to this one.
+func (a *api) redeliver(w http.ResponseWriter, r *http.Request) error {
+	h, d, err := a.itemFromPath(r)
+	if err != nil {
+		return err
+	}
+	if len(d.RequestPayload) == 0 {
+		return &domain.FieldError{Field: "item-slug", Message: "this item has no payload to send again"}
+	}
+	ev := domain.RedeliveryRequested{
+		DeliveryID: a.NewID(), OriginalDeliveryID: d.Slug, HookSlug: h.Slug, AppSlug: h.AppSlug,
+		BuildEventID: d.BuildEventID, EventType: d.EventType, Payload: d.RequestPayload, RequestedAt: a.Now(),
+	}
+	if _, err := a.append(r.Context(), a.NewID(), ev); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, redeliverResponse{Message: "redelivery requested", Data: map[string]any{"slug": ev.DeliveryID}})
+	return nil
+}

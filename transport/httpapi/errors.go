@@ -1,0 +1,58 @@
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/hookd/hookd/domain"
+	"github.com/hookd/hookd/eventlog"
+)
+
+// Errors a handler returns besides the domain's.
+var (
+	errUnauthorized = errors.New("missing or wrong API token: send it in the Authorization header")
+	errTooLarge     = errors.New("request body is larger than 1 MiB")
+	errNotFound     = errors.New("not found")
+	errMethod       = errors.New("method not allowed")
+)
+
+// writeError is the one place errors become status codes.
+func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	status := http.StatusInternalServerError
+	msg := "internal error; the server log has the details"
+	switch {
+	case errors.Is(err, domain.ErrInvalid):
+		status, msg = http.StatusBadRequest, err.Error()
+		var fe *domain.FieldError
+		if errors.As(err, &fe) {
+			msg = fe.Error()
+		}
+	case errors.Is(err, errUnauthorized):
+		status, msg = http.StatusUnauthorized, err.Error()
+	case errors.Is(err, domain.ErrHookNotFound), errors.Is(err, domain.ErrDeliveryNotFound):
+		status, msg = http.StatusNotFound, rootMessage(err)
+	case errors.Is(err, errNotFound):
+		status, msg = http.StatusNotFound, err.Error()
+	case errors.Is(err, errMethod):
+		status, msg = http.StatusMethodNotAllowed, err.Error()
+	case errors.Is(err, errTooLarge):
+		status, msg = http.StatusRequestEntityTooLarge, err.Error()
+	case errors.Is(err, eventlog.ErrUnavailable), errors.Is(err, eventlog.ErrClosed):
+		status, msg = http.StatusServiceUnavailable, "the event log cannot take writes right now; nothing was recorded, try again later"
+	}
+	if status >= 500 {
+		logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	}
+	writeJSON(w, status, map[string]string{"message": msg})
+}
+
+// rootMessage is the innermost sentinel's message, without call-site context.
+func rootMessage(err error) string {
+	for _, s := range []error{domain.ErrHookNotFound, domain.ErrDeliveryNotFound} {
+		if errors.Is(err, s) {
+			return s.Error()
+		}
+	}
+	return err.Error()
+}

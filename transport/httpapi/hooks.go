@@ -1,0 +1,198 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"github.com/hookd/hookd/domain"
+	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/projections"
+)
+
+func newUUID() string { return uuid.NewString() }
+
+// hookInput is the body of POST and PUT on hooks.
+type hookInput struct {
+	URL     string            `json:"url"`
+	Events  []string          `json:"events"`
+	Headers map[string]string `json:"headers"`
+	Secret  *string           `json:"secret"`
+}
+
+// hookJSON is a hook as the API returns it; the secret never appears.
+type hookJSON struct {
+	Slug      string            `json:"slug"`
+	URL       string            `json:"url"`
+	Events    []string          `json:"events"`
+	Headers   map[string]string `json:"headers"`
+	HasSecret bool              `json:"has_secret"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+func toHookJSON(h projections.HookView) hookJSON {
+	headers := h.Headers
+	if headers == nil {
+		headers = map[string]string{}
+	}
+	return hookJSON{Slug: h.Slug, URL: h.URL, Events: h.Events, Headers: headers, HasSecret: h.HasSecret,
+		CreatedAt: h.CreatedAt.UTC(), UpdatedAt: h.UpdatedAt.UTC()}
+}
+
+// append writes one event and returns its sequence.
+func (a *api) append(ctx context.Context, id string, ev domain.Event) (uint64, error) {
+	msg, err := eventlog.EncodeEvent(id, ev)
+	if err != nil {
+		return 0, err
+	}
+	seqs, err := a.Log.Append(ctx, eventlog.Topic, msg)
+	if err != nil {
+		return 0, fmt.Errorf("append %s: %w", ev.EventName(), err)
+	}
+	return seqs[0], nil
+}
+
+// appendHookChange appends a hook event and waits until the views show it,
+// so the caller's next read sees its own write.
+func (a *api) appendHookChange(ctx context.Context, ev domain.Event) error {
+	seq, err := a.append(ctx, a.NewID(), ev)
+	if err != nil {
+		return err
+	}
+	// The change is durable now; waiting only bounds staleness of reads.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := a.Waiter.WaitFor(wctx, seq); err != nil {
+		a.Logger.Warn("views are behind the log", "seq", seq, "err", err)
+	}
+	return nil
+}
+
+// configure validates a hook body into a HookConfigured for hookSlug.
+func (a *api) configure(w http.ResponseWriter, r *http.Request, app, hookSlug string) (domain.HookConfigured, error) {
+	var in hookInput
+	if err := decodeBody(w, r, &in); err != nil {
+		return domain.HookConfigured{}, err
+	}
+	spec, err := domain.ValidateHookSpec(domain.HookSpec{URL: in.URL, Events: in.Events, Headers: in.Headers, Secret: in.Secret})
+	if err != nil {
+		return domain.HookConfigured{}, err
+	}
+	if err := a.Targets.CheckURL(r.Context(), spec.URL); err != nil {
+		return domain.HookConfigured{}, err
+	}
+	return domain.HookConfigured{
+		HookSlug: hookSlug, AppSlug: app, URL: spec.URL, Events: spec.Events, Headers: spec.Headers,
+		Secret: spec.Secret, ConfiguredAt: a.Now(),
+	}, nil
+}
+
+func (a *api) createHook(w http.ResponseWriter, r *http.Request) error {
+	app, err := appSlug(r)
+	if err != nil {
+		return err
+	}
+	ev, err := a.configure(w, r, app, a.NewID())
+	if err != nil {
+		return err
+	}
+	a.hookWrites.Lock()
+	defer a.hookWrites.Unlock()
+	if err := a.appendHookChange(r.Context(), ev); err != nil {
+		return err
+	}
+	return a.respondHook(w, app, ev.HookSlug)
+}
+
+func (a *api) respondHook(w http.ResponseWriter, app, hookSlug string) error {
+	h, err := a.Views.Hook(app, hookSlug)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, dataResponse{Data: toHookJSON(h)})
+	return nil
+}
+
+func (a *api) listHooks(w http.ResponseWriter, r *http.Request) error {
+	app, err := appSlug(r)
+	if err != nil {
+		return err
+	}
+	anchor, limit, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	page, err := a.Views.ListHooks(app, anchor, limit)
+	if err != nil {
+		return err
+	}
+	data := make([]hookJSON, len(page.Items))
+	for i, h := range page.Items {
+		data[i] = toHookJSON(h)
+	}
+	writeJSON(w, http.StatusOK, listResponse{Data: data, Paging: paging{TotalItemCount: page.Total, PageItemLimit: limit, Next: page.Next}})
+	return nil
+}
+
+// hookFromPath returns the app slug and the hook the path names.
+func (a *api) hookFromPath(r *http.Request) (string, projections.HookView, error) {
+	app, err := appSlug(r)
+	if err != nil {
+		return "", projections.HookView{}, err
+	}
+	slug, err := pathSlug(r, "webhook-slug", domain.ErrHookNotFound)
+	if err != nil {
+		return "", projections.HookView{}, err
+	}
+	h, err := a.Views.Hook(app, slug)
+	return app, h, err
+}
+
+func (a *api) getHook(w http.ResponseWriter, r *http.Request) error {
+	_, h, err := a.hookFromPath(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, dataResponse{Data: toHookJSON(h)})
+	return nil
+}
+
+func (a *api) updateHook(w http.ResponseWriter, r *http.Request) error {
+	app, err := appSlug(r)
+	if err != nil {
+		return err
+	}
+	slug := mux.Vars(r)["webhook-slug"]
+	ev, err := a.configure(w, r, app, slug)
+	if err != nil {
+		return err
+	}
+	a.hookWrites.Lock()
+	defer a.hookWrites.Unlock()
+	if _, _, err := a.hookFromPath(r); err != nil {
+		return err
+	}
+	if err := a.appendHookChange(r.Context(), ev); err != nil {
+		return err
+	}
+	return a.respondHook(w, app, slug)
+}
+
+func (a *api) deleteHook(w http.ResponseWriter, r *http.Request) error {
+	a.hookWrites.Lock()
+	defer a.hookWrites.Unlock()
+	app, h, err := a.hookFromPath(r)
+	if err != nil {
+		return err
+	}
+	if err := a.appendHookChange(r.Context(), domain.HookRemoved{HookSlug: h.Slug, AppSlug: app, RemovedAt: a.Now()}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, dataResponse{Data: toHookJSON(h)})
+	return nil
+}
