@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -191,9 +192,15 @@ func (d *Dispatcher) step(ev domain.Event) []job {
 
 // recover replays the log to its head: it rebuilds the registry and returns
 // the sends the log asks for but has no DeliveryAttempted for, in log order.
+// An attempt is always appended after the event that asked for it, so only
+// sends still unanswered are held in memory.
 func (d *Dispatcher) recover(ctx context.Context) ([]job, error) {
-	var wanted []job
-	attempted := map[string]bool{}
+	type wantedJob struct {
+		order int
+		job   job
+	}
+	pending := map[string]wantedJob{}
+	n := 0
 	r := d.store.NewReader(eventlog.Topic, 1)
 	for r.Next(ctx) {
 		e := r.Entry()
@@ -204,21 +211,27 @@ func (d *Dispatcher) recover(ctx context.Context) ([]job, error) {
 			continue
 		}
 		if a, ok := ev.(domain.DeliveryAttempted); ok {
-			attempted[a.DeliveryID] = true
+			delete(pending, a.DeliveryID)
 			continue
 		}
-		wanted = append(wanted, d.step(ev)...)
+		for _, j := range d.step(ev) {
+			pending[j.deliveryID] = wantedJob{order: n, job: j}
+			n++
+		}
 	}
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("dispatcher recovery: %w", err)
 	}
-	pending := wanted[:0]
-	for _, j := range wanted {
-		if !attempted[j.deliveryID] {
-			pending = append(pending, j)
-		}
+	ordered := make([]wantedJob, 0, len(pending))
+	for _, w := range pending {
+		ordered = append(ordered, w)
 	}
-	return pending, nil
+	slices.SortFunc(ordered, func(a, b wantedJob) int { return a.order - b.order })
+	jobs := make([]job, len(ordered))
+	for i, w := range ordered {
+		jobs[i] = w.job
+	}
+	return jobs, nil
 }
 
 func (d *Dispatcher) work() {
