@@ -58,7 +58,7 @@ type Page[T any] struct {
 }
 
 // ErrBadAnchor marks a pagination anchor that this server did not make.
-var ErrBadAnchor = fmt.Errorf("%w: next: not a valid page anchor", domain.ErrInvalid)
+var ErrBadAnchor error = &domain.FieldError{Field: "next", Message: "not a valid page anchor; pass back the paging.next of a previous answer"}
 
 // Views is the views database.
 type Views struct {

@@ -82,9 +82,11 @@ func NewRouter(cfg Config) http.Handler {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, req, a.Logger, errMethod)
 	})
-	v := r.PathPrefix("/v0.1").Subrouter()
-	v.Use(a.authenticate)
-	const hooks = "/apps/{app-slug}/outgoing-webhooks"
+	// Routes sit on the root router with their full paths: under a
+	// PathPrefix subrouter, gorilla/mux v1.8.1 forgets a method mismatch
+	// when a later route shares the prefix, and answers 404 instead of 405.
+	r.Use(a.authenticate)
+	const hooks = "/v0.1/apps/{app-slug}/outgoing-webhooks"
 	const hook = hooks + "/{webhook-slug}"
 	const items = hook + "/delivery-items"
 	routes := []struct {
@@ -96,13 +98,13 @@ func NewRouter(cfg Config) http.Handler {
 		{http.MethodGet, hook, a.getHook},
 		{http.MethodPut, hook, a.updateHook},
 		{http.MethodDelete, hook, a.deleteHook},
-		{http.MethodPost, "/apps/{app-slug}/build-events", a.receiveBuildEvent},
+		{http.MethodPost, "/v0.1/apps/{app-slug}/build-events", a.receiveBuildEvent},
 		{http.MethodGet, items, a.listDeliveryItems},
 		{http.MethodGet, items + "/{item-slug}", a.getDeliveryItem},
 		{http.MethodPost, items + "/{item-slug}/redeliver", a.redeliver},
 	}
 	for _, rt := range routes {
-		v.Handle(rt.path, a.wrap(rt.handle)).Methods(rt.method)
+		r.Handle(rt.path, a.wrap(rt.handle)).Methods(rt.method)
 	}
 	return r
 }

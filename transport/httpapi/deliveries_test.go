@@ -1,0 +1,320 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hookd/hookd/domain"
+	"github.com/hookd/hookd/eventlog"
+)
+
+// itemFields are the fields of a delivery item in the Bitrise shape.
+var itemFields = []string{
+	"slug", "created_at", "updated_at", "event_type", "request_url", "request_headers", "request_payload",
+	"response_http_status", "response_headers", "response_body", "response_seconds", "response_ms",
+	"error", "redelivery_of",
+}
+
+// rawItems returns the delivery items of a hook as raw JSON fields.
+func (c *client) rawItems(app, hook string) []map[string]json.RawMessage {
+	c.t.Helper()
+	var out struct{ Data []map[string]json.RawMessage }
+	c.do(http.MethodGet, itemsPath(app, hook)+"?limit=200", nil).expect(c.t, http.StatusOK).decode(c.t, &out)
+	return out.Data
+}
+
+// checkItemShape fails unless every Bitrise field is present, and the
+// fields in nullFields are JSON null and the others are not.
+func checkItemShape(t *testing.T, raw map[string]json.RawMessage, nullFields ...string) {
+	t.Helper()
+	for _, f := range itemFields {
+		v, ok := raw[f]
+		if !ok {
+			t.Errorf("delivery item has no %q field", f)
+			continue
+		}
+		isNull := string(v) == "null"
+		if want := slices.Contains(nullFields, f); isNull != want {
+			t.Errorf("delivery item field %q = %s, want null: %v", f, v, want)
+		}
+	}
+	for _, f := range []string{"request_headers", "request_payload"} {
+		var s string
+		if err := json.Unmarshal(raw[f], &s); err != nil {
+			t.Errorf("%s = %s, want a JSON string: %v", f, raw[f], err)
+		}
+	}
+}
+
+// decodeHeaders decodes a headers field (a JSON object encoded as a string).
+func decodeHeaders(t *testing.T, field, s string) map[string]string {
+	t.Helper()
+	var h map[string]string
+	if err := json.Unmarshal([]byte(s), &h); err != nil {
+		t.Fatalf("%s %q is not a JSON object of strings: %v", field, s, err)
+	}
+	return h
+}
+
+func TestDeliveryPostsSignedRequestAndListsItInBitriseShape(t *testing.T) {
+	s := newStack(t)
+	const secret = "shh-its-a-secret"
+	s.forbid(secret)
+	rc := newReceiver(t, http.StatusOK)
+	h := s.api.createHook("app-1", map[string]any{
+		"url": rc.URL("/hook?x=1"), "events": []string{"build/triggered"},
+		"headers": map[string]string{"X-Custom": "custom-value"}, "secret": secret,
+	})
+	s.api.sendBuild("app-1", "build/triggered", buildBody(1))
+
+	items := s.api.waitItems("app-1", h.Slug, 1)
+	reqs := rc.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("receiver got %d requests, want exactly 1", len(reqs))
+	}
+	got := reqs[0]
+	if got.Method != http.MethodPost || got.Path != "/hook" {
+		t.Errorf("receiver got %s %s, want POST /hook", got.Method, got.Path)
+	}
+	const wantBody = `{"build_slug":"build-1","build_number":1,"app_slug":"app-1","build_status":0,` +
+		`"build_triggered_workflow":"primary","git":{"provider":"github","src_branch":"main"}}`
+	if string(got.Body) != wantBody {
+		t.Errorf("body sent = %s\nwant %s", got.Body, wantBody)
+	}
+	for name, want := range map[string]string{
+		"Content-Type":           "application/json",
+		"Bitrise-Event-Type":     "build/triggered",
+		"Bitrise-App-Id":         "app-1",
+		"X-Custom":               "custom-value",
+		"Bitrise-Hook-Signature": sign(secret, got.Body),
+	} {
+		if v := got.Header.Values(name); len(v) != 1 || v[0] != want {
+			t.Errorf("received header %s = %q, want %q", name, v, want)
+		}
+	}
+
+	it := items[0]
+	if it.RequestPayload != string(got.Body) {
+		t.Errorf("request_payload = %s\nbody received = %s", it.RequestPayload, got.Body)
+	}
+	if !uuidPattern.MatchString(it.Slug) || it.EventType != "build/triggered" || it.RequestURL != rc.URL("/hook?x=1") {
+		t.Errorf("item = %+v", it)
+	}
+	reqHeaders := decodeHeaders(t, "request_headers", it.RequestHeaders)
+	for _, name := range []string{"Content-Type", "Bitrise-Event-Type", "Bitrise-App-Id", "X-Custom", "Bitrise-Hook-Signature"} {
+		if reqHeaders[name] != got.Header.Get(name) {
+			t.Errorf("request_headers[%s] = %q, receiver got %q", name, reqHeaders[name], got.Header.Get(name))
+		}
+	}
+	if it.ResponseHTTPStatus == nil || *it.ResponseHTTPStatus != 200 {
+		t.Errorf("response_http_status = %v, want 200", it.ResponseHTTPStatus)
+	}
+	if it.ResponseHeaders == nil || decodeHeaders(t, "response_headers", *it.ResponseHeaders)["X-Receiver"] != "yes" {
+		t.Errorf("response_headers = %v, want X-Receiver: yes", it.ResponseHeaders)
+	}
+	if it.ResponseBody == nil || *it.ResponseBody != `{"ok":true}` {
+		t.Errorf("response_body = %v", it.ResponseBody)
+	}
+	if it.ResponseMS == nil || *it.ResponseMS < 0 || it.ResponseSeconds == nil || *it.ResponseSeconds != *it.ResponseMS/1000 {
+		t.Errorf("response_ms = %v, response_seconds = %v", it.ResponseMS, it.ResponseSeconds)
+	}
+	checkTime(t, "created_at", it.CreatedAt)
+	checkTime(t, "updated_at", it.UpdatedAt)
+
+	raw := s.api.rawItems("app-1", h.Slug)
+	checkItemShape(t, raw[0], "error", "redelivery_of")
+	for _, f := range []string{"response_http_status", "response_seconds", "response_ms"} {
+		var n int64
+		if err := json.Unmarshal(raw[0][f], &n); err != nil {
+			t.Errorf("%s = %s, want an integer", f, raw[0][f])
+		}
+	}
+
+	var one struct{ Data itemOut }
+	s.api.do(http.MethodGet, itemsPath("app-1", h.Slug)+"/"+it.Slug, nil).expect(t, http.StatusOK).decode(t, &one)
+	if !reflect.DeepEqual(one.Data, it) {
+		t.Errorf("GET item = %+v\nlisted    %+v", one.Data, it)
+	}
+	if n := len(rc.requests()); n != 1 {
+		t.Errorf("receiver got %d requests in the end, want 1", n)
+	}
+}
+
+func TestDeliveryRecordsReceiverErrorStatus(t *testing.T) {
+	s := newStack(t)
+	rc := newReceiver(t, http.StatusInternalServerError)
+	h := s.api.createHook("app-1", map[string]any{"url": rc.URL("/"), "events": []string{"all"}})
+	s.api.sendBuild("app-1", "build/finished", buildBody(1))
+
+	it := s.api.waitItems("app-1", h.Slug, 1)[0]
+	if it.ResponseHTTPStatus == nil || *it.ResponseHTTPStatus != 500 {
+		t.Errorf("response_http_status = %v, want 500", it.ResponseHTTPStatus)
+	}
+	if it.Error != nil {
+		t.Errorf("error = %q, want null when a response came", *it.Error)
+	}
+	if it.ResponseBody == nil || *it.ResponseBody != `{"ok":true}` || it.EventType != "build/finished" {
+		t.Errorf("item = %+v", it)
+	}
+	checkItemShape(t, s.api.rawItems("app-1", h.Slug)[0], "error", "redelivery_of")
+}
+
+func TestDeliveryToClosedReceiverRecordsErrorAndNoResponse(t *testing.T) {
+	s := newStack(t)
+	url := closedURL(t)
+	h := s.api.createHook("app-1", map[string]any{"url": url, "events": []string{"build/triggered"}})
+	s.api.sendBuild("app-1", "build/triggered", buildBody(1))
+
+	it := s.api.waitItems("app-1", h.Slug, 1)[0]
+	if it.Error == nil || *it.Error == "" {
+		t.Fatalf("error = %v, want a reason", it.Error)
+	}
+	if !strings.Contains(*it.Error, "refused") {
+		t.Errorf("error = %q, want it to say the connection was refused", *it.Error)
+	}
+	if it.RequestURL != url || it.RequestPayload == "" {
+		t.Errorf("a failed item still records the request: %+v", it)
+	}
+	checkItemShape(t, s.api.rawItems("app-1", h.Slug)[0],
+		"response_http_status", "response_headers", "response_body", "response_seconds", "response_ms", "redelivery_of")
+}
+
+func TestDeliveryGoesOnlyToMatchingHooksOfTheApp(t *testing.T) {
+	s := newStack(t)
+	triggered := newReceiver(t, http.StatusOK)
+	all := newReceiver(t, http.StatusOK)
+	finished := newReceiver(t, http.StatusOK)
+	other := newReceiver(t, http.StatusOK)
+	deleted := newReceiver(t, http.StatusOK)
+	hTriggered := s.api.createHook("app-1", map[string]any{"url": triggered.URL("/"), "events": []string{"build/triggered"}})
+	hAll := s.api.createHook("app-1", map[string]any{"url": all.URL("/"), "events": []string{"all"}})
+	hFinished := s.api.createHook("app-1", map[string]any{"url": finished.URL("/"), "events": []string{"build/finished"}})
+	hOther := s.api.createHook("app-2", map[string]any{"url": other.URL("/"), "events": []string{"all"}})
+	hDeleted := s.api.createHook("app-1", map[string]any{"url": deleted.URL("/"), "events": []string{"all"}})
+	s.api.do(http.MethodDelete, hookPath("app-1", hDeleted.Slug), nil).expect(t, http.StatusOK)
+
+	s.api.sendBuild("app-1", "build/triggered", buildBody(1))
+	s.api.waitItems("app-1", hTriggered.Slug, 1)
+	s.api.waitItems("app-1", hAll.Slug, 1)
+
+	// Later events that the other hooks do match: once theirs arrive, the
+	// first event's sends have long been decided.
+	s.api.sendBuild("app-1", "build/finished", buildBody(2))
+	s.api.sendBuild("app-2", "build/triggered", buildBody(3))
+	s.api.waitItems("app-1", hFinished.Slug, 1)
+	s.api.waitItems("app-2", hOther.Slug, 1)
+	s.api.waitItems("app-1", hAll.Slug, 2)
+
+	check := func(name string, rc *receiver, wantTypes ...string) {
+		t.Helper()
+		var got []string
+		for _, r := range rc.requests() {
+			got = append(got, r.Header.Get("Bitrise-App-Id")+" "+r.Header.Get("Bitrise-Event-Type"))
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, wantTypes) {
+			t.Errorf("%s receiver got %q, want %q", name, got, wantTypes)
+		}
+	}
+	check("build/triggered hook", triggered, "app-1 build/triggered")
+	check("all hook", all, "app-1 build/finished", "app-1 build/triggered")
+	check("build/finished hook", finished, "app-1 build/finished")
+	check("other app's hook", other, "app-2 build/triggered")
+	check("deleted hook", deleted)
+
+	for _, c := range []struct {
+		app, slug string
+		want      int
+	}{{"app-1", hTriggered.Slug, 1}, {"app-1", hAll.Slug, 2}, {"app-1", hFinished.Slug, 1}, {"app-2", hOther.Slug, 1}} {
+		if l := s.api.listItems(c.app, c.slug, ""); l.Paging.TotalItemCount != c.want || len(l.Data) != c.want {
+			t.Errorf("hook %s lists %d items (total %d), want %d", c.slug, len(l.Data), l.Paging.TotalItemCount, c.want)
+		}
+	}
+
+	// The log holds exactly one attempt per matching (event, hook) pair.
+	attempts := map[string]int{}
+	r := s.store.NewReader(eventlog.Topic, 1)
+	for r.Next(context.Background()) {
+		if r.Entry().Name() != domain.NameDeliveryAttempted {
+			continue
+		}
+		ev, err := eventlog.DecodeEntry(r.Entry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		attempts[ev.(domain.DeliveryAttempted).HookSlug]++
+	}
+	if r.Err() != nil {
+		t.Fatal(r.Err())
+	}
+	want := map[string]int{hTriggered.Slug: 1, hAll.Slug: 2, hFinished.Slug: 1, hOther.Slug: 1}
+	if fmt.Sprint(attempts) != fmt.Sprint(want) {
+		t.Errorf("attempts in the log = %v, want %v", attempts, want)
+	}
+}
+
+func TestDeliveryItemsAreListedNewestFirstWithPaging(t *testing.T) {
+	s := newStack(t)
+	rc := newReceiver(t, http.StatusOK)
+	h := s.api.createHook("app-1", map[string]any{"url": rc.URL("/"), "events": []string{"all"}})
+	for i := 1; i <= 5; i++ {
+		s.api.sendBuild("app-1", "build/triggered", buildBody(i))
+		// One at a time, so the recording order is the sending order.
+		s.api.waitItems("app-1", h.Slug, i)
+	}
+
+	var numbers []int
+	var times []string
+	query := "?limit=2"
+	for page := 0; ; page++ {
+		if page > 3 {
+			t.Fatal("more pages than items")
+		}
+		l := s.api.listItems("app-1", h.Slug, query)
+		if l.Paging.TotalItemCount != 5 || l.Paging.PageItemLimit != 2 {
+			t.Errorf("page %d paging = %+v", page, l.Paging)
+		}
+		for _, it := range l.Data {
+			var p struct {
+				BuildNumber int `json:"build_number"`
+			}
+			if err := json.Unmarshal([]byte(it.RequestPayload), &p); err != nil {
+				t.Fatalf("request_payload %q: %v", it.RequestPayload, err)
+			}
+			numbers = append(numbers, p.BuildNumber)
+			times = append(times, it.CreatedAt)
+		}
+		if l.Paging.Next == nil {
+			if len(l.Data) != 1 {
+				t.Errorf("last page has %d items, want 1", len(l.Data))
+			}
+			break
+		}
+		if len(l.Data) != 2 {
+			t.Errorf("page %d has %d items, want 2", page, len(l.Data))
+		}
+		query = "?limit=2&next=" + *l.Paging.Next
+	}
+	if !slices.Equal(numbers, []int{5, 4, 3, 2, 1}) {
+		t.Errorf("build numbers over the pages = %v, want newest first [5 4 3 2 1]", numbers)
+	}
+	for i := 1; i < len(times); i++ {
+		if checkTime(t, "created_at", times[i]).After(checkTime(t, "created_at", times[i-1])) {
+			t.Errorf("created_at %s listed after the older %s", times[i-1], times[i])
+		}
+	}
+
+	for _, q := range []string{"?limit=0", "?limit=x", "?next=not-an-anchor"} {
+		field := "limit"
+		if strings.Contains(q, "next") {
+			field = "next"
+		}
+		s.api.do(http.MethodGet, itemsPath("app-1", h.Slug)+q, nil).expectError(t, http.StatusBadRequest, field)
+	}
+}
