@@ -148,6 +148,17 @@ func (s *Subscriber) deliver(ctx context.Context, topic string, e Entry, out cha
 			}
 		case <-ctx.Done():
 			cancel()
+			// select picks at random among ready cases: an Ack made before
+			// the close or cancellation still counts.
+			select {
+			case <-msg.Acked():
+				if s.cfg.ConsumerGroup != "" {
+					if err := s.store.commitOffset(topic, s.cfg.ConsumerGroup, e.Seq); err != nil {
+						return err
+					}
+				}
+			default:
+			}
 			return ctx.Err()
 		}
 	}
