@@ -34,12 +34,22 @@ func DeliveryID(buildEventID, hookSlug string) string {
 type DispatcherConfig struct {
 	// Workers is how many deliveries are sent at once. Default 64.
 	Workers int
-	Logger  *slog.Logger
+	// PerHook is how many deliveries to one hook are sent at once, so a
+	// slow or hanging receiver holds at most that many workers and the
+	// rest keep serving other hooks. Default Workers/8, at least 1.
+	PerHook int
+	// Queue is how many deliveries may wait for a worker (a slow hook's
+	// backlog waits here); when it is full, reading the log waits.
+	// Default 256 per worker.
+	Queue  int
+	Logger *slog.Logger
 }
 
 // Dispatcher reads the log in order, decides which hooks each build event
 // goes to from the hooks configured before it, and hands the sends to a
-// bounded pool of workers, each recording a DeliveryAttempted.
+// bounded pool of workers, each recording a DeliveryAttempted. No hook gets
+// more than PerHook workers at once, so a hanging receiver cannot starve
+// the others.
 //
 // Nothing is lost across crashes: at start a recovery scan of the log finds
 // every (event, hook) pair and redelivery request without a
@@ -54,8 +64,7 @@ type Dispatcher struct {
 
 	registry    *domain.HookRegistry // touched only by the ordered stage
 	skipThrough uint64               // entries up to here were handled by recovery
-	jobs        chan job
-	stopping    chan struct{}
+	queue       *queue
 	workers     sync.WaitGroup
 }
 
@@ -76,14 +85,19 @@ func NewDispatcher(store *eventlog.Store, pub *eventlog.Publisher, sender *Sende
 	if cfg.Workers <= 0 {
 		cfg.Workers = 64
 	}
+	if cfg.PerHook <= 0 {
+		cfg.PerHook = max(1, cfg.Workers/8)
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 256 * cfg.Workers
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Dispatcher{
 		store: store, pub: pub, sender: sender, logger: cfg.Logger, cfg: cfg,
 		registry: domain.NewHookRegistry(),
-		jobs:     make(chan job, cfg.Workers),
-		stopping: make(chan struct{}),
+		queue:    newQueue(cfg.PerHook, cfg.Queue),
 	}
 }
 
@@ -96,8 +110,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		go d.work()
 	}
 	defer func() {
-		close(d.stopping)
-		close(d.jobs)
+		d.queue.stop()
 		d.workers.Wait()
 	}()
 
@@ -134,12 +147,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 // submit queues a job, waiting for room; false if ctx ended first.
 func (d *Dispatcher) submit(ctx context.Context, j job) bool {
-	select {
-	case d.jobs <- j:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return d.queue.put(ctx, j)
 }
 
 // handle is the ordered stage: it sees every entry once, in log order.
@@ -236,13 +244,15 @@ func (d *Dispatcher) recover(ctx context.Context) ([]job, error) {
 
 func (d *Dispatcher) work() {
 	defer d.workers.Done()
-	for j := range d.jobs {
-		select {
-		case <-d.stopping:
-			continue // not started: the next start's recovery sends it
-		default:
+	for {
+		// Once stopping, jobs not yet started are left for the next
+		// start's recovery.
+		j, ok := d.queue.take()
+		if !ok {
+			return
 		}
 		d.deliver(j)
+		d.queue.done(j)
 	}
 }
 

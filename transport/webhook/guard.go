@@ -24,10 +24,10 @@ type TargetGuard struct {
 	Resolver     Resolver // default net.DefaultResolver
 }
 
-// CheckURL returns an error wrapping domain.ErrTargetForbidden if the URL's
-// host is, or resolves to, an address hookd does not send to. A name that
-// does not resolve now is accepted: DNS may be down, and the send-time
-// check still applies.
+// CheckURL returns a *domain.FieldError on "url", wrapping domain.ErrInvalid,
+// if the URL's host is, or resolves to, an address hookd does not send to.
+// A name that does not resolve now is accepted: DNS may be down, and the
+// send-time check still applies.
 func (g TargetGuard) CheckURL(ctx context.Context, rawURL string) error {
 	if g.AllowPrivate {
 		return nil

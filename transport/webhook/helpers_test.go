@@ -1,0 +1,280 @@
+package webhook_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/hookd/hookd/domain"
+	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/transport/webhook"
+)
+
+// waitLimit bounds every wait for an asynchronous result; reaching it
+// means a hang, not a slow machine.
+const waitLimit = 15 * time.Second
+
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitUntil polls cond until it holds, failing the test after waitLimit.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// received is one request a receiver got.
+type received struct {
+	method string
+	uri    string
+	header http.Header
+	body   []byte
+}
+
+// buildSlug is the build_slug of a build payload body, which the tests
+// set to the event id.
+func (r received) buildSlug() string {
+	var p struct {
+		BuildSlug string `json:"build_slug"`
+	}
+	_ = json.Unmarshal(r.body, &p)
+	return p.BuildSlug
+}
+
+// receiver is a webhook receiver on 127.0.0.1 that records every request
+// as it arrives, then lets behave answer (200 "ok" if nil).
+type receiver struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	reqs   []received
+	behave http.HandlerFunc
+}
+
+func newReceiver(t *testing.T, behave http.HandlerFunc) *receiver {
+	t.Helper()
+	rc := &receiver{behave: behave}
+	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Errorf("receiver: read body: %v", err)
+		}
+		rc.mu.Lock()
+		rc.reqs = append(rc.reqs, received{method: r.Method, uri: r.RequestURI, header: r.Header.Clone(), body: body})
+		rc.mu.Unlock()
+		if rc.behave != nil {
+			rc.behave(w, r)
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(rc.srv.Close)
+	return rc
+}
+
+func (rc *receiver) URL() string { return rc.srv.URL }
+
+func (rc *receiver) requests() []received {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]received(nil), rc.reqs...)
+}
+
+func (rc *receiver) count() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return len(rc.reqs)
+}
+
+// events counts the requests per build slug.
+func (rc *receiver) events() map[string]int {
+	out := map[string]int{}
+	for _, r := range rc.requests() {
+		out[r.buildSlug()]++
+	}
+	return out
+}
+
+// logEnv is a log with a publisher, for dispatchers to run on.
+type logEnv struct {
+	t     *testing.T
+	store *eventlog.Store
+	pub   *eventlog.Publisher
+}
+
+func newLogEnv(t *testing.T) *logEnv {
+	t.Helper()
+	store, err := eventlog.Open(filepath.Join(t.TempDir(), "log"), eventlog.Options{})
+	if err != nil {
+		t.Fatalf("eventlog.Open: %v", err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	return &logEnv{t: t, store: store, pub: eventlog.NewPublisher(store)}
+}
+
+var msgCounter atomic.Int64
+
+// append appends evs as one group and returns the last sequence.
+func (e *logEnv) append(evs ...domain.Event) uint64 {
+	e.t.Helper()
+	msgs := make([]*message.Message, 0, len(evs))
+	for _, ev := range evs {
+		m, err := eventlog.EncodeEvent(fmt.Sprintf("msg-%08d", msgCounter.Add(1)), ev)
+		if err != nil {
+			e.t.Fatalf("EncodeEvent(%T): %v", ev, err)
+		}
+		msgs = append(msgs, m)
+	}
+	seqs, err := e.pub.Append(testContext(e.t), eventlog.Topic, msgs...)
+	if err != nil {
+		e.t.Fatalf("Append: %v", err)
+	}
+	return seqs[len(seqs)-1]
+}
+
+// attempts returns every DeliveryAttempted in the log, in log order.
+func (e *logEnv) attempts() []domain.DeliveryAttempted {
+	e.t.Helper()
+	var out []domain.DeliveryAttempted
+	r := e.store.NewReader(eventlog.Topic, 1)
+	for r.Next(testContext(e.t)) {
+		entry := r.Entry()
+		if entry.Name() != domain.NameDeliveryAttempted {
+			continue
+		}
+		ev, err := eventlog.DecodeEntry(entry)
+		if err != nil {
+			e.t.Fatalf("decode entry %d: %v", entry.Seq, err)
+		}
+		out = append(out, ev.(domain.DeliveryAttempted))
+	}
+	if err := r.Err(); err != nil {
+		e.t.Fatalf("Reader: %v", err)
+	}
+	return out
+}
+
+// waitAttempts waits until the log holds at least n attempts and returns them.
+func (e *logEnv) waitAttempts(n int) []domain.DeliveryAttempted {
+	e.t.Helper()
+	var got []domain.DeliveryAttempted
+	waitUntil(e.t, fmt.Sprintf("%d delivery attempts in the log", n), func() bool {
+		got = e.attempts()
+		return len(got) >= n
+	})
+	return got
+}
+
+// waitCaughtUp waits until the dispatcher's consumer group has handled
+// every entry of the log, its own attempts included: after that, with the
+// expected attempts recorded, nothing more is on its way.
+func (e *logEnv) waitCaughtUp() {
+	e.t.Helper()
+	waitUntil(e.t, "the dispatcher to handle the whole log", func() bool {
+		head, err := e.store.Head(eventlog.Topic)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		off, err := e.store.Offset(eventlog.Topic, webhook.ConsumerGroup)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return off == head
+	})
+}
+
+// running is a Dispatcher running in the background.
+type running struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startDispatcher runs a dispatcher with 8 workers on the log until stop
+// (or cleanup).
+func (e *logEnv) startDispatcher(cfg webhook.SenderConfig) *running {
+	e.t.Helper()
+	cfg.AllowPrivateTargets = true
+	d := webhook.NewDispatcher(e.store, e.pub, webhook.NewSender(cfg), webhook.DispatcherConfig{Workers: 8})
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- d.Run(ctx) }()
+	e.t.Cleanup(func() { r.stop(e.t) })
+	return r
+}
+
+// stop cancels the dispatcher and waits for Run to return; again is a no-op.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	if r.done == nil {
+		return
+	}
+	r.cancel()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("Dispatcher.Run returned %v", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("Dispatcher.Run did not return after its context was cancelled")
+	}
+	r.done = nil
+}
+
+var base = time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
+
+func hookConfigured(app, slug, url string) domain.HookConfigured {
+	return domain.HookConfigured{
+		HookSlug: slug, AppSlug: app, URL: url, Events: []string{domain.SelectAll},
+		Headers: map[string]string{"X-Hook": slug}, ConfiguredAt: base,
+	}
+}
+
+func hookRemoved(app, slug string) domain.HookRemoved {
+	return domain.HookRemoved{HookSlug: slug, AppSlug: app, RemovedAt: base}
+}
+
+// buildEvent is a build/finished event whose build slug is its id.
+func buildEvent(app, id string) domain.BuildEventReceived {
+	return domain.BuildEventReceived{
+		EventID: id, AppSlug: app, EventType: domain.EventBuildFinished, ReceivedAt: base,
+		Build: domain.BuildPayload{
+			BuildSlug: id, BuildNumber: 7, AppSlug: app, BuildStatus: 1, BuildTriggeredWorkflow: "primary",
+			Git: domain.GitInfo{Provider: "github", SrcBranch: "main"},
+		},
+	}
+}
+
+// pair names one delivery of a build event (or redelivery) to a hook.
+type pair struct{ event, hook string }
+
+// pairs counts attempts per (build event, hook), redeliveries by their id.
+func pairs(attempts []domain.DeliveryAttempted) map[pair]int {
+	out := map[pair]int{}
+	for _, a := range attempts {
+		ev := a.BuildEventID
+		if a.RedeliveryOf != "" {
+			ev = a.DeliveryID
+		}
+		out[pair{ev, a.HookSlug}]++
+	}
+	return out
+}
