@@ -21,16 +21,19 @@ type Event interface {
 }
 
 // HookConfigured: a hook was created or its configuration replaced.
-// Secret is nil when the configuration left the secret as it was, and
-// points to "" when the secret was removed.
+// The secret is never stored in clear: SealedSecret holds it encrypted with
+// the server's key. It is nil when the configuration left the secret as it
+// was, and points to "" when the secret was removed. When a secret replaced
+// another, PreviousSecretValidUntil says until when the old one still signs.
 type HookConfigured struct {
-	HookSlug     string            `json:"hook_slug"`
-	AppSlug      string            `json:"app_slug"`
-	URL          string            `json:"url"`
-	Events       []string          `json:"events"`
-	Headers      map[string]string `json:"headers"`
-	Secret       *string           `json:"secret,omitempty"`
-	ConfiguredAt time.Time         `json:"configured_at"`
+	HookSlug                 string            `json:"hook_slug"`
+	AppSlug                  string            `json:"app_slug"`
+	URL                      string            `json:"url"`
+	Events                   []string          `json:"events"`
+	Headers                  map[string]string `json:"headers"`
+	SealedSecret             *string           `json:"sealed_secret,omitempty"`
+	PreviousSecretValidUntil *time.Time        `json:"previous_secret_valid_until,omitempty"`
+	ConfiguredAt             time.Time         `json:"configured_at"`
 }
 
 // HookRemoved: a hook was deleted; it receives nothing from here on.

@@ -44,14 +44,18 @@ type HookSpec struct {
 
 // Hook is a configured hook as the dispatcher knows it.
 type Hook struct {
-	Slug      string
-	AppSlug   string
-	URL       string
-	Events    []string
-	Headers   map[string]string
-	Secret    string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Slug    string
+	AppSlug string
+	URL     string
+	Events  []string
+	Headers map[string]string
+	// SealedSecret is the current secret, encrypted; "" when unsigned.
+	SealedSecret string
+	// PreviousSealedSecret still signs deliveries until PreviousValidUntil.
+	PreviousSealedSecret string
+	PreviousValidUntil   time.Time
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
 }
 
 // ValidateHookSpec checks a user's hook configuration and returns it in
@@ -75,6 +79,11 @@ func ValidateHookSpec(s HookSpec) (HookSpec, error) {
 		}
 		if !slices.Contains(events, e) {
 			events = append(events, e)
+		}
+	}
+	if s.Secret != nil {
+		if err := validateSecret(*s.Secret); err != nil {
+			return HookSpec{}, err
 		}
 	}
 	headers := make(map[string]string, len(s.Headers))
@@ -124,10 +133,10 @@ func HookHost(rawURL string) string {
 }
 
 // HookAddrLiteral reports the address when a hook URL names its host by
-// IP literal, so it can be checked without a DNS lookup.
+// IP literal, in any spelling ParseHostAddr reads ("0x7f000001",
+// "[::ffff:127.0.0.1]", "127.1."), so it can be checked without a DNS lookup.
 func HookAddrLiteral(rawURL string) (netip.Addr, bool) {
-	a, err := netip.ParseAddr(strings.Trim(HookHost(rawURL), "[]"))
-	return a, err == nil
+	return ParseHostAddr(HookHost(rawURL))
 }
 
 // IsReservedHeader reports whether hookd owns the header of that name.

@@ -1,5 +1,7 @@
 package domain
 
+import "time"
+
 // HookRegistry is the set of hooks as of some point in the log, built by
 // applying HookConfigured and HookRemoved in log order. The dispatcher
 // keeps one so that which hooks an event matches depends only on the log.
@@ -41,8 +43,12 @@ func (r *HookRegistry) configure(e HookConfigured) {
 	for k, v := range e.Headers {
 		h.Headers[k] = v
 	}
-	if e.Secret != nil {
-		h.Secret = *e.Secret
+	if e.SealedSecret != nil {
+		h.PreviousSealedSecret, h.PreviousValidUntil = "", time.Time{}
+		if h.SealedSecret != "" && *e.SealedSecret != "" && e.PreviousSecretValidUntil != nil {
+			h.PreviousSealedSecret, h.PreviousValidUntil = h.SealedSecret, *e.PreviousSecretValidUntil
+		}
+		h.SealedSecret = *e.SealedSecret
 	}
 	h.UpdatedAt = e.ConfiguredAt
 }

@@ -143,7 +143,7 @@ func TestHookRegistryGetReturnsConfiguredHook(t *testing.T) {
 		URL:          "https://example.com/h1",
 		Events:       []string{"build"},
 		Headers:      map[string]string{"X-A": "1"},
-		Secret:       strp("s1"),
+		SealedSecret: strp("sealed-s1"),
 		ConfiguredAt: at(3),
 	})
 	h, ok := r.Get("h1")
@@ -153,11 +153,11 @@ func TestHookRegistryGetReturnsConfiguredHook(t *testing.T) {
 	want := domain.Hook{
 		Slug: "h1", AppSlug: "app1", URL: "https://example.com/h1",
 		Events: []string{"build"}, Headers: map[string]string{"X-A": "1"},
-		Secret: "s1", CreatedAt: at(3), UpdatedAt: at(3),
+		SealedSecret: "sealed-s1", CreatedAt: at(3), UpdatedAt: at(3),
 	}
 	if h.Slug != want.Slug || h.AppSlug != want.AppSlug || h.URL != want.URL ||
 		!slices.Equal(h.Events, want.Events) || !maps.Equal(h.Headers, want.Headers) ||
-		h.Secret != want.Secret || !h.CreatedAt.Equal(want.CreatedAt) || !h.UpdatedAt.Equal(want.UpdatedAt) {
+		h.SealedSecret != want.SealedSecret || h.PreviousSealedSecret != "" || !h.CreatedAt.Equal(want.CreatedAt) || !h.UpdatedAt.Equal(want.UpdatedAt) {
 		t.Errorf("Get(h1) = %+v, want %+v", h, want)
 	}
 	if _, ok := r.Get("nope"); ok {
@@ -184,7 +184,7 @@ func TestHookRegistryDoesNotShareEventSlicesOrMaps(t *testing.T) {
 func TestHookRegistrySecretNilKeepsAndEmptyClears(t *testing.T) {
 	withSecret := func(minute int, secret *string) domain.HookConfigured {
 		e := configured("h1", "app1", minute, "all")
-		e.Secret = secret
+		e.SealedSecret = secret
 		return e
 	}
 	tests := []struct {
@@ -211,10 +211,13 @@ func TestHookRegistrySecretNilKeepsAndEmptyClears(t *testing.T) {
 			if !ok {
 				t.Fatal("Get(h1) found nothing")
 			}
-			if h.Secret != tt.want {
-				t.Errorf("Secret = %q, want %q", h.Secret, tt.want)
+			if h.SealedSecret != tt.want {
+				t.Errorf("SealedSecret = %q, want %q", h.SealedSecret, tt.want)
 			}
-			if m := r.Match("app1", domain.EventBuildFinished); len(m) != 1 || m[0].Secret != tt.want {
+			if h.PreviousSealedSecret != "" {
+				t.Errorf("PreviousSealedSecret = %q; without PreviousSecretValidUntil no old secret is kept", h.PreviousSealedSecret)
+			}
+			if m := r.Match("app1", domain.EventBuildFinished); len(m) != 1 || m[0].SealedSecret != tt.want {
 				t.Errorf("Match returned %+v, want one hook with secret %q", m, tt.want)
 			}
 		})

@@ -4,22 +4,50 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"maps"
 	"testing"
+	"time"
 
 	"github.com/hookd/hookd/domain"
 )
 
-func hookForRequest(secret string, headers map[string]string) domain.Hook {
+func hookForRequest(headers map[string]string) domain.Hook {
 	return domain.Hook{
 		Slug:    "hook1",
 		AppSlug: "abcd1234",
 		URL:     "https://receiver.example.com/hooks",
 		Events:  []string{"all"},
 		Headers: headers,
-		Secret:  secret,
 	}
+}
+
+// Message id and time of the requests the tests build.
+const testMsgID = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
+
+var testSentAt = time.Unix(1674087231, 0).UTC()
+
+// buildRequest builds a request signed with secret alone ("" for none).
+func buildRequest(hook domain.Hook, eventType string, body []byte, secret string) domain.OutgoingRequest {
+	return domain.BuildRequest(hook, eventType, body, testMsgID, testSentAt, domain.SigningSecrets{Current: secret})
+}
+
+// withIDHeaders adds the Standard Webhooks id and timestamp headers every
+// request carries.
+func withIDHeaders(h map[string]string) map[string]string {
+	h["Webhook-Id"] = testMsgID
+	h["Webhook-Timestamp"] = "1674087231"
+	return h
+}
+
+// independentSignStandard computes the expected Standard Webhooks
+// signature without domain code.
+func independentSignStandard(key []byte, id string, at time.Time, body []byte) string {
+	mac := hmac.New(sha256.New, key)
+	fmt.Fprintf(mac, "%s.%d.%s", id, at.Unix(), body)
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
 // independentSign computes the expected signature without domain.Sign.
@@ -34,82 +62,87 @@ func TestBuildRequestSetsHeaders(t *testing.T) {
 	tests := []struct {
 		name      string
 		hook      domain.Hook
+		secret    string
 		eventType string
 		want      map[string]string
 	}{
 		{
 			name:      "no secret, no custom headers",
-			hook:      hookForRequest("", nil),
+			hook:      hookForRequest(nil),
 			eventType: domain.EventBuildTriggered,
-			want: map[string]string{
+			want: withIDHeaders(map[string]string{
 				"Content-Type":       "application/json",
 				"Bitrise-Event-Type": "build/triggered",
 				"Bitrise-App-Id":     "abcd1234",
 				"User-Agent":         "hookd/1",
-			},
+			}),
 		},
 		{
 			name:      "custom headers included",
-			hook:      hookForRequest("", map[string]string{"Authorization": "Bearer t", "X-Team": "mobile"}),
+			hook:      hookForRequest(map[string]string{"Authorization": "Bearer t", "X-Team": "mobile"}),
 			eventType: domain.EventBuildFinished,
-			want: map[string]string{
+			want: withIDHeaders(map[string]string{
 				"Content-Type":       "application/json",
 				"Bitrise-Event-Type": "build/finished",
 				"Bitrise-App-Id":     "abcd1234",
 				"User-Agent":         "hookd/1",
 				"Authorization":      "Bearer t",
 				"X-Team":             "mobile",
-			},
+			}),
 		},
 		{
 			name:      "custom user agent wins",
-			hook:      hookForRequest("", map[string]string{"User-Agent": "mine/2"}),
+			hook:      hookForRequest(map[string]string{"User-Agent": "mine/2"}),
 			eventType: domain.EventBuildFinished,
-			want: map[string]string{
+			want: withIDHeaders(map[string]string{
 				"Content-Type":       "application/json",
 				"Bitrise-Event-Type": "build/finished",
 				"Bitrise-App-Id":     "abcd1234",
 				"User-Agent":         "mine/2",
-			},
+			}),
 		},
 		{
 			name: "reserved headers in a hook are dropped, never sent",
-			hook: hookForRequest("", map[string]string{
+			hook: hookForRequest(map[string]string{
 				"Content-Type":           "text/plain",
 				"content-length":         "1",
 				"Bitrise-Event-Type":     "spoofed",
 				"Bitrise-App-Id":         "other-app",
 				"Bitrise-Hook-Signature": "sha256=forged",
 				"Webhook-Id":             "w1",
+				"Webhook-Timestamp":      "1",
+				"Webhook-Signature":      "v1,forged",
 				"Host":                   "evil.example.com",
 				"X-Kept":                 "yes",
 			}),
 			eventType: domain.EventBuildTriggered,
-			want: map[string]string{
+			want: withIDHeaders(map[string]string{
 				"Content-Type":       "application/json",
 				"Bitrise-Event-Type": "build/triggered",
 				"Bitrise-App-Id":     "abcd1234",
 				"User-Agent":         "hookd/1",
 				"X-Kept":             "yes",
-			},
+			}),
 		},
 		{
 			name:      "with secret",
-			hook:      hookForRequest("s3cret", map[string]string{"X-Team": "mobile"}),
+			hook:      hookForRequest(map[string]string{"X-Team": "mobile"}),
+			secret:    "s3cret",
 			eventType: domain.EventBuildFinished,
-			want: map[string]string{
+			want: withIDHeaders(map[string]string{
 				"Content-Type":           "application/json",
 				"Bitrise-Event-Type":     "build/finished",
 				"Bitrise-App-Id":         "abcd1234",
 				"User-Agent":             "hookd/1",
 				"X-Team":                 "mobile",
 				"Bitrise-Hook-Signature": independentSign("s3cret", body),
-			},
+				"Webhook-Signature":      independentSignStandard([]byte("s3cret"), testMsgID, testSentAt, body),
+			}),
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req := domain.BuildRequest(tt.hook, tt.eventType, body)
+			req := buildRequest(tt.hook, tt.eventType, body, tt.secret)
 			if !maps.Equal(req.Headers, tt.want) {
 				t.Errorf("Headers =\n%q\nwant\n%q", req.Headers, tt.want)
 			}
@@ -125,7 +158,7 @@ func TestBuildRequestSetsHeaders(t *testing.T) {
 
 func TestBuildRequestDoesNotChangeHookHeaders(t *testing.T) {
 	custom := map[string]string{"X-Team": "mobile"}
-	domain.BuildRequest(hookForRequest("s", custom), domain.EventBuildFinished, []byte(`{}`))
+	buildRequest(hookForRequest(custom), domain.EventBuildFinished, []byte(`{}`), "s")
 	if want := map[string]string{"X-Team": "mobile"}; !maps.Equal(custom, want) {
 		t.Errorf("hook headers became %q, want %q", custom, want)
 	}
@@ -149,7 +182,7 @@ func TestBuildRequestSignatureOnlyWithSecret(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req := domain.BuildRequest(hookForRequest(tt.secret, nil), domain.EventBuildFinished, body)
+			req := buildRequest(hookForRequest(nil), domain.EventBuildFinished, body, tt.secret)
 			sig, ok := req.Headers["Bitrise-Hook-Signature"]
 			if ok != tt.wantSig {
 				t.Fatalf("Bitrise-Hook-Signature present = %v, want %v (headers %q)", ok, tt.wantSig, req.Headers)
@@ -174,7 +207,7 @@ func TestSignMatchesKnownVector(t *testing.T) {
 	if got := domain.Sign("secret", body); got != want {
 		t.Errorf("Sign(secret, %s) = %q, want %q", body, got, want)
 	}
-	req := domain.BuildRequest(hookForRequest("secret", nil), domain.EventBuildTriggered, body)
+	req := buildRequest(hookForRequest(nil), domain.EventBuildTriggered, body, "secret")
 	if got := req.Headers["Bitrise-Hook-Signature"]; got != want {
 		t.Errorf("BuildRequest signature = %q, want %q", got, want)
 	}

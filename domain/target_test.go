@@ -45,6 +45,24 @@ func TestCheckTargetRefusesNonPublicAddresses(t *testing.T) {
 		"64:ff9b:1::1",
 		"fe80::1%eth0",
 		"ff02::1%eth0",
+		// IPv4-compatible (deprecated), whatever it carries.
+		"::127.0.0.1",
+		"::7f00:1",
+		"::10.0.0.1",
+		"::8.8.8.8",
+		// IPv4-translated (SIIT) carrying a forbidden address.
+		"::ffff:0:127.0.0.1",
+		"::ffff:0:a9fe:a9fe",
+		// 6to4 carrying a forbidden address in bits 16-47.
+		"2002:7f00:1::1",
+		"2002:a00:1::",
+		"2002:a9fe:a9fe::1",
+		"2002:c0a8:101::1",
+		"2002:6440:1::1",
+		"2002::1",
+		// Teredo, whatever it carries.
+		"2001::1",
+		"2001:0:4136:e378:8000:63bf:3fff:fdd2",
 	}
 	for _, s := range addrs {
 		t.Run(s, func(t *testing.T) {
@@ -83,6 +101,10 @@ func TestCheckTargetAllowsPublicAddresses(t *testing.T) {
 		"2001:4860:4860::8888",
 		"::ffff:8.8.8.8",
 		"64:ff9b::808:808",
+		"::ffff:0:8.8.8.8", // IPv4-translated public address
+		"2002:808:808::1",  // 6to4 carrying 8.8.8.8
+		"2001:db9::1",      // next to Teredo and documentation, not in them
+		"2001:1::1",        // outside Teredo's 2001::/32
 	}
 	for _, s := range addrs {
 		t.Run(s, func(t *testing.T) {

@@ -24,7 +24,7 @@ func sampleEvents() []domain.Event {
 			HookSlug: "hook-1", AppSlug: "app-1", URL: "https://example.com/hook",
 			Events:       []string{"build/triggered", "build/finished"},
 			Headers:      map[string]string{"X-Team": "ci"},
-			Secret:       &secret,
+			SealedSecret: &secret,
 			ConfiguredAt: at,
 		},
 		domain.HookRemoved{HookSlug: "hook-1", AppSlug: "app-1", RemovedAt: at.Add(time.Hour)},

@@ -218,7 +218,8 @@ func runAndKill(t *testing.T, dir string, cycle, want int, deadline time.Time) [
 // SIGKILL, three times on the same directory, and checks after each
 // reopen that every append the child was told succeeded is in the log at
 // its sequence with its payload, the log is 1..head without gaps, every
-// multi-message append is whole or absent, and appends continue at head+1.
+// multi-message append is whole or absent, the hash chain verifies clean,
+// and appends continue at head+1 (linked to the recovered last entry).
 func TestCrashRecovery(t *testing.T) {
 	const cycles, acksPerCycle = 3, 300
 	deadline := time.Now().Add(15 * time.Second)
@@ -244,6 +245,17 @@ func TestCrashRecovery(t *testing.T) {
 			t.Fatalf("cycle %d: reopen after SIGKILL: %v", cycle, err)
 		}
 		head := verifyLog(t, store, cycle, acked)
+		// The hash chain survives the crash: no torn or orphaned link.
+		rep, err := store.Verify(testContext(t), eventlog.Topic, nil)
+		if err != nil {
+			t.Fatalf("cycle %d: Verify: %v", cycle, err)
+		}
+		if !rep.OK() {
+			t.Fatalf("cycle %d: Verify after SIGKILL: broken at seq %d: %s", cycle, rep.Broken.Seq, rep.Broken.Reason)
+		}
+		if rep.Checked != head || rep.Head != head {
+			t.Fatalf("cycle %d: Verify checked %d entries with head %d, want %d", cycle, rep.Checked, rep.Head, head)
+		}
 
 		// The log goes on right after the recovered head.
 		msg := newMsg(fmt.Sprintf("parent-after-cycle-%d", cycle))

@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -25,6 +26,12 @@ type Entry struct {
 	Time     time.Time // when the entry was appended
 	Metadata map[string]string
 	Payload  []byte
+	// PrevHash is the Hash of the entry before this one in its topic (32
+	// zero bytes for seq 1), and Hash is SHA-256 over PrevHash, Seq and the
+	// entry's other stored bytes (see entryFormat): the topic's hash chain.
+	// Readers get them as stored; Store.Verify checks them.
+	PrevHash [HashSize]byte
+	Hash     [HashSize]byte
 }
 
 // Name is the wire name of the event the entry holds, e.g. "delivery.attempted.v1".
@@ -55,16 +62,59 @@ func splitName(name string) (string, int) {
 }
 
 // entryFormat is the first byte of every stored entry; a new layout gets a
-// new number and old entries are still read.
-const entryFormat byte = 1
+// new number. Format 1 (no hash chain) was never deployed and is not read.
+const entryFormat byte = 2
+
+// HashSize is the size of an entry's hash and of its link to the previous one.
+const HashSize = sha256.Size
+
+// Offsets in a stored entry (format 2):
+//
+//	[0]      format byte, 2
+//	[1:33]   prev hash: the hash of the entry before it in its topic,
+//	         32 zero bytes for seq 1
+//	[33:65]  hash: SHA-256(prev hash || seq || format byte || body), where
+//	         seq is the entry's sequence (from its key) as 8 bytes big-endian
+//	[65:]    body: append time (unix nanos, int64 big-endian), UUID,
+//	         metadata count and pairs (sorted by key), each string as uvarint
+//	         length and bytes, then the payload to the end
+//
+// Every byte of the value except the hash field itself, and the sequence in
+// the key, go into the hash, and each hash goes into the next entry's: the
+// entries of a topic form a hash chain from 32 zero bytes. Changing,
+// removing or reordering any entry breaks a link that Store.Verify finds.
+const (
+	entryPrevAt    = 1
+	entryHashAt    = entryPrevAt + HashSize
+	entryBodyAt    = entryHashAt + HashSize
+	entryMinLength = entryBodyAt + 8 // a body has at least its time
+)
 
 var errCorruptEntry = errors.New("eventlog: corrupt entry")
 
-// encodeEntry lays out an entry as: format byte, append time (unix nanos,
-// int64 big-endian), UUID, metadata count and pairs (sorted by key), each
-// string as uvarint length and bytes, then the payload to the end.
-func encodeEntry(dst []byte, uuid string, at time.Time, md map[string]string, payload []byte) []byte {
+// corruptEntryError says which entry does not decode and why; it matches
+// errCorruptEntry with errors.Is.
+type corruptEntryError struct {
+	seq    uint64
+	reason string
+}
+
+func (e *corruptEntryError) Error() string {
+	return fmt.Sprintf("%v at seq %d: %s", errCorruptEntry, e.seq, e.reason)
+}
+
+func (e *corruptEntryError) Unwrap() error { return errCorruptEntry }
+
+func corrupt(seq uint64, reason string) error { return &corruptEntryError{seq: seq, reason: reason} }
+
+// encodeEntry appends the stored form of entry seq, linked to prev, to dst
+// and returns it with the entry's hash. The "seq" metadata key is derived
+// from the key and never stored.
+func encodeEntry(dst []byte, seq uint64, prev [HashSize]byte, uuid string, at time.Time, md map[string]string, payload []byte) ([]byte, [HashSize]byte) {
+	start := len(dst)
 	dst = append(dst, entryFormat)
+	dst = append(dst, prev[:]...)
+	dst = append(dst, make([]byte, HashSize)...) // the hash, filled in below
 	dst = binary.BigEndian.AppendUint64(dst, uint64(at.UnixNano()))
 	dst = appendString(dst, uuid)
 	keys := make([]string, 0, len(md))
@@ -80,7 +130,26 @@ func encodeEntry(dst []byte, uuid string, at time.Time, md map[string]string, pa
 		dst = appendString(dst, k)
 		dst = appendString(dst, md[k])
 	}
-	return append(dst, payload...)
+	dst = append(dst, payload...)
+	sum := entryHash(seq, dst[start:])
+	copy(dst[start+entryHashAt:], sum[:])
+	return dst, sum
+}
+
+// entryHash computes the hash a stored entry b of sequence seq must carry,
+// from its prev hash, format byte and body; b must be at least
+// entryBodyAt bytes long.
+func entryHash(seq uint64, b []byte) [HashSize]byte {
+	h := sha256.New()
+	h.Write(b[entryPrevAt:entryHashAt])
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], seq)
+	h.Write(n[:])
+	h.Write(b[:1])
+	h.Write(b[entryBodyAt:])
+	var sum [HashSize]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -88,31 +157,45 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-// decodeEntry parses an entry stored under seq. The payload is copied, so
-// the result outlives the Badger transaction.
-func decodeEntry(seq uint64, b []byte) (Entry, error) {
-	if len(b) < 9 || b[0] != entryFormat {
-		return Entry{}, fmt.Errorf("%w at seq %d: unknown format", errCorruptEntry, seq)
+// storedHash returns the hash field of a stored entry, without decoding the rest.
+func storedHash(seq uint64, b []byte) ([HashSize]byte, error) {
+	var sum [HashSize]byte
+	if len(b) < entryMinLength || b[0] != entryFormat {
+		return sum, corrupt(seq, "unknown format, or shorter than a header")
 	}
-	e := Entry{Seq: seq, Time: time.Unix(0, int64(binary.BigEndian.Uint64(b[1:9]))).UTC()}
-	rest := b[9:]
+	copy(sum[:], b[entryHashAt:entryBodyAt])
+	return sum, nil
+}
+
+// decodeEntry parses an entry stored under seq. The payload is copied, so
+// the result outlives the Badger transaction. It checks the layout, not
+// the hashes: Store.Verify does that.
+func decodeEntry(seq uint64, b []byte) (Entry, error) {
+	if len(b) < entryMinLength || b[0] != entryFormat {
+		return Entry{}, corrupt(seq, "unknown format, or shorter than a header")
+	}
+	e := Entry{Seq: seq}
+	copy(e.PrevHash[:], b[entryPrevAt:entryHashAt])
+	copy(e.Hash[:], b[entryHashAt:entryBodyAt])
+	e.Time = time.Unix(0, int64(binary.BigEndian.Uint64(b[entryBodyAt:entryBodyAt+8]))).UTC()
+	rest := b[entryBodyAt+8:]
 	var ok bool
 	if e.UUID, rest, ok = readString(rest); !ok {
-		return Entry{}, fmt.Errorf("%w at seq %d: uuid", errCorruptEntry, seq)
+		return Entry{}, corrupt(seq, "bad uuid")
 	}
 	n, w := binary.Uvarint(rest)
 	if w <= 0 || n > uint64(len(rest)) {
-		return Entry{}, fmt.Errorf("%w at seq %d: metadata count", errCorruptEntry, seq)
+		return Entry{}, corrupt(seq, "bad metadata count")
 	}
 	rest = rest[w:]
 	e.Metadata = make(map[string]string, n+1)
 	for i := uint64(0); i < n; i++ {
 		var k, v string
 		if k, rest, ok = readString(rest); !ok {
-			return Entry{}, fmt.Errorf("%w at seq %d: metadata key", errCorruptEntry, seq)
+			return Entry{}, corrupt(seq, "bad metadata key")
 		}
 		if v, rest, ok = readString(rest); !ok {
-			return Entry{}, fmt.Errorf("%w at seq %d: metadata value", errCorruptEntry, seq)
+			return Entry{}, corrupt(seq, "bad metadata value")
 		}
 		e.Metadata[k] = v
 	}

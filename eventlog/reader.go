@@ -11,25 +11,40 @@ import (
 // ReadBatch returns up to limit entries of topic with sequence >= from, in
 // order. It never waits: an empty result means from is past the head.
 func (s *Store) ReadBatch(ctx context.Context, topic string, from uint64, limit int) ([]Entry, error) {
-	if err := validTopic(topic); err != nil {
+	out, _, err := s.readBatch(ctx, topic, from, limit, false)
+	if err != nil {
 		return nil, err
 	}
+	return out, nil
+}
+
+// readBatch is ReadBatch that, on an entry that does not decode, also
+// returns the entries before it, and with withHashes also returns, for
+// each entry, the hash its stored bytes call for (for Verify).
+func (s *Store) readBatch(ctx context.Context, topic string, from uint64, limit int, withHashes bool) ([]Entry, [][HashSize]byte, error) {
+	if err := validTopic(topic); err != nil {
+		return nil, nil, err
+	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Never read past the committed head: a transaction may be visible in
 	// Badger a moment before its fsync finished and its callers were answered.
 	head, err := s.head(topic)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if from > head {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if max := head - from + 1; uint64(limit) > max {
 		limit = int(max)
 	}
 	out := make([]Entry, 0, limit)
+	var sums [][HashSize]byte
+	if withHashes {
+		sums = make([][HashSize]byte, 0, limit)
+	}
 	err = s.db.View(func(txn *badger.Txn) error {
 		prefix := topicPrefix(topic)
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: min(limit, 256)})
@@ -41,7 +56,9 @@ func (s *Store) ReadBatch(ctx context.Context, topic string, from uint64, limit 
 			var e Entry
 			err := item.Value(func(v []byte) error {
 				var err error
-				e, err = decodeEntry(seq, v)
+				if e, err = decodeEntry(seq, v); err == nil && withHashes {
+					sums = append(sums, entryHash(seq, v))
+				}
 				return err
 			})
 			if err != nil {
@@ -52,9 +69,9 @@ func (s *Store) ReadBatch(ctx context.Context, topic string, from uint64, limit 
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read %s from %d: %w", topic, from, err)
+		return out, sums, fmt.Errorf("read %s from %d: %w", topic, from, err)
 	}
-	return out, nil
+	return out, sums, nil
 }
 
 // Reader replays a topic from a sequence up to the head as of each batch.
@@ -72,7 +89,12 @@ type Reader struct {
 	batch   []Entry
 	cur     Entry
 	err     error
+	pending error // met after the entries left in batch
 	perRead int
+
+	withHashes bool             // set by Verify
+	sums       [][HashSize]byte // with withHashes: the hashes batch's bytes call for
+	curSum     [HashSize]byte
 }
 
 // NewReader returns a Reader of topic starting at sequence from (1 is the first).
@@ -83,18 +105,27 @@ func (s *Store) NewReader(topic string, from uint64) *Reader {
 	return &Reader{s: s, topic: topic, next: from, perRead: 1024}
 }
 
-// Next advances to the next entry; false at the head or on error.
+// Next advances to the next entry; false at the head or on error. An
+// entry that does not decode stops the Reader after the entries before it.
 func (r *Reader) Next(ctx context.Context) bool {
 	if r.err != nil {
 		return false
 	}
 	if len(r.batch) == 0 {
-		r.batch, r.err = r.s.ReadBatch(ctx, r.topic, r.next, r.perRead)
-		if r.err != nil || len(r.batch) == 0 {
+		if r.pending != nil {
+			r.err = r.pending
+			return false
+		}
+		r.batch, r.sums, r.pending = r.s.readBatch(ctx, r.topic, r.next, r.perRead, r.withHashes)
+		if len(r.batch) == 0 {
+			r.err, r.pending = r.pending, nil
 			return false
 		}
 	}
 	r.cur, r.batch = r.batch[0], r.batch[1:]
+	if r.withHashes {
+		r.curSum, r.sums = r.sums[0], r.sums[1:]
+	}
 	r.next = r.cur.Seq + 1
 	return true
 }

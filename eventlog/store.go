@@ -64,9 +64,10 @@ type Store struct {
 	closed bool
 
 	mu      sync.Mutex
-	heads   map[string]uint64 // committed head per topic
-	changed chan struct{}     // closed and replaced after every commit
-	failure error             // sticky: set when a commit could not be made durable
+	heads   map[string]uint64         // committed head per topic
+	hashes  map[string][HashSize]byte // hash of the entry at heads[topic], where the chain goes on (commit loop only)
+	changed chan struct{}             // closed and replaced after every commit
+	failure error                     // sticky: set when a commit could not be made durable
 }
 
 type appendRequest struct {
@@ -117,6 +118,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 		heads:   map[string]uint64{},
+		hashes:  map[string][HashSize]byte{},
 		changed: make(chan struct{}),
 	}
 	go s.commitLoop()
@@ -234,7 +236,10 @@ func (s *Store) commitGroup(group []*appendRequest) {
 		return
 	}
 
+	// Heads and hashes advance here, on copies, and reach s.heads and
+	// s.hashes only once the group is committed.
 	heads := map[string]uint64{}
+	hashes := map[string][HashSize]byte{}
 	for _, req := range group {
 		if _, ok := heads[req.topic]; !ok {
 			h, err := s.head(req.topic)
@@ -242,7 +247,13 @@ func (s *Store) commitGroup(group []*appendRequest) {
 				s.fail(group, fmt.Errorf("%w: read head of %s: %w", ErrUnavailable, req.topic, err))
 				return
 			}
+			sum, err := s.lastHash(req.topic, h)
+			if err != nil {
+				s.fail(group, fmt.Errorf("%w: read the hash of %s's last entry %d: %w", ErrUnavailable, req.topic, h, err))
+				return
+			}
 			heads[req.topic] = h
+			hashes[req.topic] = sum
 		}
 	}
 	now := time.Now()
@@ -256,7 +267,7 @@ func (s *Store) commitGroup(group []*appendRequest) {
 			seq := heads[req.topic] + 1
 			heads[req.topic] = seq
 			seqs[j] = seq
-			buf = encodeEntry(buf[:0], m.uuid, now, m.metadata, m.payload)
+			buf, hashes[req.topic] = encodeEntry(buf[:0], seq, hashes[req.topic], m.uuid, now, m.metadata, m.payload)
 			val := make([]byte, len(buf))
 			copy(val, buf)
 			if err := txn.Set(entryKey(req.topic, seq), val); err != nil {
@@ -275,22 +286,26 @@ func (s *Store) commitGroup(group []*appendRequest) {
 		// Committed but maybe not on disk: answer with an error and take
 		// no more appends, since heads can no longer be trusted to match disk.
 		s.mu.Lock()
-		for t, h := range heads {
-			s.heads[t] = h
-		}
+		s.advance(heads, hashes)
 		s.mu.Unlock()
 		s.fail(group, fmt.Errorf("%w: fsync: %w", ErrUnavailable, err))
 		return
 	}
 	s.mu.Lock()
-	for t, h := range heads {
-		s.heads[t] = h
-	}
+	s.advance(heads, hashes)
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
 	for i, req := range group {
 		req.done <- appendResult{seqs: results[i]}
+	}
+}
+
+// advance records a committed group's heads and last hashes; s.mu is held.
+func (s *Store) advance(heads map[string]uint64, hashes map[string][HashSize]byte) {
+	for t, h := range heads {
+		s.heads[t] = h
+		s.hashes[t] = hashes[t]
 	}
 }
 
@@ -337,6 +352,35 @@ func (s *Store) head(topic string) (uint64, error) {
 	}
 	s.mu.Unlock()
 	return h, nil
+}
+
+// lastHash returns the hash of topic's entry at head (its committed head),
+// reading it from disk on first use; 32 zero bytes for an empty topic. Only
+// the commit loop calls it, after head.
+func (s *Store) lastHash(topic string, head uint64) ([HashSize]byte, error) {
+	s.mu.Lock()
+	sum, ok := s.hashes[topic]
+	s.mu.Unlock()
+	if ok || head == 0 {
+		return sum, nil
+	}
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(entryKey(topic, head))
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			sum, err = storedHash(head, v)
+			return err
+		})
+	})
+	if err != nil {
+		return sum, err
+	}
+	s.mu.Lock()
+	s.hashes[topic] = sum
+	s.mu.Unlock()
+	return sum, nil
 }
 
 // Head returns the sequence of the last durable entry of topic (0 if empty).

@@ -132,8 +132,8 @@ func (w *writer) hookConfigured(seq uint64, ev domain.HookConfigured) error {
 		}
 	}
 	h.URL, h.Events, h.Headers, h.UpdatedAt = ev.URL, ev.Events, ev.Headers, ev.ConfiguredAt
-	if ev.Secret != nil {
-		h.HasSecret = *ev.Secret != ""
+	if ev.SealedSecret != nil {
+		h.HasSecret = *ev.SealedSecret != ""
 	}
 	return w.setJSON(k, h)
 }
@@ -171,14 +171,15 @@ func (w *writer) deliveryAttempted(seq uint64, ev domain.DeliveryAttempted) erro
 		return nil
 	}
 	d := DeliveryItemView{
-		Slug:           ev.DeliveryID,
-		HookSlug:       ev.HookSlug,
-		AppSlug:        ev.AppSlug,
-		BuildEventID:   ev.BuildEventID,
-		EventType:      ev.EventType,
-		CreatedAt:      ev.AttemptedAt,
-		RequestURL:     ev.Request.URL,
-		RequestHeaders: ev.Request.Headers,
+		Slug:         ev.DeliveryID,
+		HookSlug:     ev.HookSlug,
+		AppSlug:      ev.AppSlug,
+		BuildEventID: ev.BuildEventID,
+		EventType:    ev.EventType,
+		CreatedAt:    ev.AttemptedAt,
+		RequestURL:   ev.Request.URL,
+		// Credential-like custom headers are sent, but never shown.
+		RequestHeaders: domain.MaskCredentialHeaders(ev.Request.Headers),
 		RequestPayload: ev.Request.Body,
 		DurationMS:     ev.DurationMS,
 		Error:          ev.Error,

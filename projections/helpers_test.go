@@ -279,18 +279,28 @@ func (h *history) pickHeaders() map[string]string {
 }
 
 // pickSecret returns nil (no secret on create, unchanged on reconfigure),
-// a new secret, or "" (cleared).
+// a new sealed secret (opaque to the views), or "" (cleared).
 func (h *history) pickSecret() *string {
 	var s string
 	switch h.r.IntN(3) {
 	case 0:
 		return nil
 	case 1:
-		s = h.id("secret")
+		s = "v1:" + h.id("sealed")
 	default:
 		s = "" // cleared
 	}
 	return &s
+}
+
+// pickPreviousUntil returns, for a reconfiguration, nil or a deadline for
+// the replaced secret, as a PUT during a rotation gives.
+func (h *history) pickPreviousUntil() *time.Time {
+	if h.r.IntN(2) == 0 {
+		return nil
+	}
+	until := h.now.Add(24 * time.Hour)
+	return &until
 }
 
 func (h *history) createHook() domain.Event {
@@ -299,7 +309,7 @@ func (h *history) createHook() domain.Event {
 	h.hooks = append(h.hooks, ref)
 	return domain.HookConfigured{
 		HookSlug: ref.slug, AppSlug: ref.app, URL: "https://receiver.example/" + ref.slug,
-		Events: h.pickEvents(), Headers: h.pickHeaders(), Secret: h.pickSecret(), ConfiguredAt: h.tick(),
+		Events: h.pickEvents(), Headers: h.pickHeaders(), SealedSecret: h.pickSecret(), ConfiguredAt: h.tick(),
 	}
 }
 
@@ -307,7 +317,8 @@ func (h *history) reconfigureHook() domain.Event {
 	ref := h.live[h.r.IntN(len(h.live))]
 	return domain.HookConfigured{
 		HookSlug: ref.slug, AppSlug: ref.app, URL: fmt.Sprintf("https://receiver.example/%s/v%d", ref.slug, h.r.IntN(100)),
-		Events: h.pickEvents(), Headers: h.pickHeaders(), Secret: h.pickSecret(), ConfiguredAt: h.tick(),
+		Events: h.pickEvents(), Headers: h.pickHeaders(), SealedSecret: h.pickSecret(),
+		PreviousSecretValidUntil: h.pickPreviousUntil(), ConfiguredAt: h.tick(),
 	}
 }
 
@@ -349,13 +360,18 @@ func (h *history) attempt() domain.Event {
 	}
 	ref := h.hooks[h.r.IntN(len(h.hooks))]
 	hook := domain.Hook{Slug: ref.slug, AppSlug: ref.app, URL: "https://receiver.example/" + ref.slug, Headers: h.pickHeaders()}
-	if h.r.IntN(2) == 0 {
-		hook.Secret = "s3cret"
+	var secrets domain.SigningSecrets
+	switch h.r.IntN(3) {
+	case 0:
+		secrets.Current = "s3cret"
+	case 1:
+		secrets = domain.SigningSecrets{Current: "s3cret-new", Previous: "s3cret"}
 	}
+	deliveryID, attemptedAt := h.id("delivery"), h.tick()
 	ev := domain.DeliveryAttempted{
-		DeliveryID: h.id("delivery"), HookSlug: ref.slug, AppSlug: ref.app, BuildEventID: b.EventID,
-		EventType: b.EventType, Request: domain.BuildRequest(hook, b.EventType, b.Build.Body()),
-		DurationMS: int64(h.r.IntN(12000)), AttemptedAt: h.tick(),
+		DeliveryID: deliveryID, HookSlug: ref.slug, AppSlug: ref.app, BuildEventID: b.EventID,
+		EventType: b.EventType, Request: domain.BuildRequest(hook, b.EventType, b.Build.Body(), deliveryID, attemptedAt, secrets),
+		DurationMS: int64(h.r.IntN(12000)), AttemptedAt: attemptedAt,
 	}
 	if h.r.IntN(6) == 0 {
 		var earlier []string

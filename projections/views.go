@@ -282,13 +282,19 @@ func EncodeAnchor(seq uint64) string {
 	return base64.RawURLEncoding.EncodeToString(putU64(seq))
 }
 
-// DecodeAnchor parses an anchor made by EncodeAnchor.
+// DecodeAnchor parses an anchor made by EncodeAnchor. Only the exact
+// string EncodeAnchor makes is accepted: base64 would also take line
+// breaks and non-zero trailing bits, other spellings of the same anchor.
 func DecodeAnchor(anchor string) (uint64, error) {
 	b, err := base64.RawURLEncoding.DecodeString(anchor)
 	if err != nil || len(b) != 8 {
 		return 0, ErrBadAnchor
 	}
-	return binary.BigEndian.Uint64(b), nil
+	seq := binary.BigEndian.Uint64(b)
+	if EncodeAnchor(seq) != anchor {
+		return 0, ErrBadAnchor
+	}
+	return seq, nil
 }
 
 type badgerLogger struct{ l *slog.Logger }

@@ -156,9 +156,9 @@ func TestHooksArePagedInCreationOrder(t *testing.T) {
 
 func TestReconfiguringAHookKeepsCreatedAtAndPosition(t *testing.T) {
 	l := newLiveViews(t)
-	secret := "s1"
+	secret := "v1:sealed-s1"
 	first := configured("app-1", "h-1", 1)
-	first.Secret = &secret
+	first.SealedSecret = &secret
 	l.apply(first, configured("app-1", "h-2", 2), configured("app-1", "h-3", 3))
 
 	re := domain.HookConfigured{
@@ -182,13 +182,13 @@ func TestReconfiguringAHookKeepsCreatedAtAndPosition(t *testing.T) {
 	}
 
 	cleared := ""
-	re.Secret, re.ConfiguredAt = &cleared, at(11)
+	re.SealedSecret, re.ConfiguredAt = &cleared, at(11)
 	l.apply(re)
 	if h, _ := l.views.Hook("app-1", "h-1"); h.HasSecret {
 		t.Error("a reconfiguration with an empty secret must clear it")
 	}
-	newSecret := "s2"
-	re.Secret, re.ConfiguredAt = &newSecret, at(12)
+	newSecret := "v1:sealed-s2"
+	re.SealedSecret, re.ConfiguredAt = &newSecret, at(12)
 	l.apply(re)
 	if h, _ := l.views.Hook("app-1", "h-1"); !h.HasSecret || !h.CreatedAt.Equal(at(1)) {
 		t.Errorf("after setting a new secret: has secret %v, created %v", h.HasSecret, h.CreatedAt)

@@ -23,6 +23,8 @@ type serveConfig struct {
 	sendTimeout         time.Duration
 	connectTimeout      time.Duration
 	workers             int
+	maxPerHost          int
+	secretGrace         time.Duration
 	logLevel            string
 	logFormat           string
 }
@@ -57,11 +59,21 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		return c, err
 	}
 	fs.DurationVar(&c.connectTimeout, "connect-timeout", connectTimeout, "time allowed to connect to a receiver (env HOOKD_CONNECT_TIMEOUT)")
-	workers, err := envInt(getenv, "HOOKD_MAX_IN_FLIGHT", 64)
+	workers, err := envInt(getenv, "HOOKD_MAX_IN_FLIGHT", 256)
 	if err != nil {
 		return c, err
 	}
-	fs.IntVar(&c.workers, "max-in-flight", workers, "deliveries sent at once (env HOOKD_MAX_IN_FLIGHT)")
+	fs.IntVar(&c.workers, "max-in-flight", workers, "deliveries sent at once, in total (env HOOKD_MAX_IN_FLIGHT)")
+	maxPerHost, err := envInt(getenv, "HOOKD_MAX_PER_HOST", 8)
+	if err != nil {
+		return c, err
+	}
+	fs.IntVar(&c.maxPerHost, "max-per-host", maxPerHost, "deliveries sent at once to one receiver host and port (env HOOKD_MAX_PER_HOST)")
+	grace, err := envDuration(getenv, "HOOKD_SECRET_GRACE", 24*time.Hour)
+	if err != nil {
+		return c, err
+	}
+	fs.DurationVar(&c.secretGrace, "secret-grace", grace, "how long a replaced hook secret still signs deliveries (env HOOKD_SECRET_GRACE)")
 	fs.StringVar(&c.logLevel, "log-level", envDefault(getenv, "HOOKD_LOG_LEVEL", "info"), "debug, info, warn or error (env HOOKD_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", envDefault(getenv, "HOOKD_LOG_FORMAT", "text"), "text or json (env HOOKD_LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
@@ -89,6 +101,9 @@ func (c serveConfig) validate() error {
 	}
 	if c.workers < 1 {
 		return errors.New("--max-in-flight must be at least 1")
+	}
+	if c.maxPerHost < 1 {
+		return errors.New("--max-per-host must be at least 1")
 	}
 	return nil
 }

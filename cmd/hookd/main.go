@@ -21,8 +21,9 @@ func main() {
 const usage = `hookd: outgoing webhooks for build events
 
 Usage:
-  hookd serve   [flags]      run the HTTP API and the dispatcher
-  hookd rebuild --data DIR   drop the views and rebuild them from the event log
+  hookd serve   [flags]         run the HTTP API and the dispatcher
+  hookd rebuild --data DIR      drop the views and rebuild them from the event log
+  hookd log verify --data DIR   check the event log's hash chain, report the first broken link
 
 Run "hookd COMMAND -h" for a command's flags.
 `
@@ -39,6 +40,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = serve(ctx, args[1:], getenv, stderr)
 	case "rebuild":
 		err = rebuild(ctx, args[1:], getenv, stdout, stderr)
+	case "log":
+		return logCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/sealer"
 	"github.com/hookd/hookd/projections"
 	"github.com/hookd/hookd/transport/httpapi"
 	"github.com/hookd/hookd/transport/webhook"
@@ -36,6 +37,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
+	key, keySource, err := sealer.LoadKey(getenv("HOOKD_SECRET_KEY"), cfg.data)
+	if err != nil {
+		return err
+	}
+	secrets, err := sealer.New(key)
+	if err != nil {
+		return err
+	}
+	logger.Info("hook secrets are sealed at rest", "key", keySource)
 	logDir, viewsDir := dataDirs(cfg.data)
 	store, err := eventlog.Open(logDir, eventlog.Options{Logger: logger})
 	if err != nil {
@@ -64,7 +74,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	sender := webhook.NewSender(webhook.SenderConfig{
 		ConnectTimeout: cfg.connectTimeout, Timeout: cfg.sendTimeout, AllowPrivateTargets: cfg.allowPrivateTargets,
 	})
-	dispatcher := webhook.NewDispatcher(store, pub, sender, webhook.DispatcherConfig{Workers: cfg.workers, Logger: logger})
+	dispatcher := webhook.NewDispatcher(store, pub, sender, webhook.DispatcherConfig{Secrets: secrets, Workers: cfg.workers, PerHost: cfg.maxPerHost, Logger: logger})
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -72,7 +82,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	srv := &http.Server{
 		Handler: httpapi.NewRouter(httpapi.Config{
-			Log: pub, Views: views, Waiter: runner, APIToken: cfg.apiToken, Logger: logger,
+			Log: pub, Sealer: secrets, SecretGrace: cfg.secretGrace, Views: views, Waiter: runner, APIToken: cfg.apiToken, Logger: logger,
 			Targets: webhook.TargetGuard{AllowPrivate: cfg.allowPrivateTargets},
 		}),
 		ReadHeaderTimeout: 10 * time.Second,

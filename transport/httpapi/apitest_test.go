@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/sealer"
 	"github.com/hookd/hookd/projections"
 	"github.com/hookd/hookd/transport/httpapi"
 	"github.com/hookd/hookd/transport/webhook"
@@ -64,8 +65,12 @@ func newStack(t *testing.T, mod ...func(*httpapi.Config)) *stack {
 		t.Fatalf("projections.NewRunner: %v", err)
 	}
 	pub := eventlog.NewPublisher(store)
+	secrets, err := sealer.New(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
 	sender := webhook.NewSender(webhook.SenderConfig{AllowPrivateTargets: true})
-	dispatcher := webhook.NewDispatcher(store, pub, sender, webhook.DispatcherConfig{Workers: 8, Logger: logger})
+	dispatcher := webhook.NewDispatcher(store, pub, sender, webhook.DispatcherConfig{Secrets: secrets, Workers: 8, Logger: logger})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -86,7 +91,7 @@ func newStack(t *testing.T, mod ...func(*httpapi.Config)) *stack {
 
 	s := &stack{t: t, store: store, views: views, runner: runner, pub: pub, logs: logs,
 		base: httpapi.Config{
-			Log: pub, Views: views, Waiter: runner, Logger: logger,
+			Log: pub, Sealer: secrets, Views: views, Waiter: runner, Logger: logger,
 			Targets: webhook.TargetGuard{AllowPrivate: true},
 		}}
 	t.Cleanup(func() {

@@ -86,10 +86,21 @@ func (a *api) configure(w http.ResponseWriter, r *http.Request, app, hookSlug st
 	if err := a.Targets.CheckURL(r.Context(), spec.URL); err != nil {
 		return domain.HookConfigured{}, err
 	}
-	return domain.HookConfigured{
+	ev := domain.HookConfigured{
 		HookSlug: hookSlug, AppSlug: app, URL: spec.URL, Events: spec.Events, Headers: spec.Headers,
-		Secret: spec.Secret, ConfiguredAt: a.Now(),
-	}, nil
+		ConfiguredAt: a.Now(),
+	}
+	if spec.Secret != nil {
+		// The secret goes into the log sealed, never in clear.
+		sealed := ""
+		if *spec.Secret != "" {
+			if sealed, err = a.Sealer.Seal(*spec.Secret, hookSlug); err != nil {
+				return domain.HookConfigured{}, err
+			}
+		}
+		ev.SealedSecret = &sealed
+	}
+	return ev, nil
 }
 
 func (a *api) createHook(w http.ResponseWriter, r *http.Request) error {
@@ -174,8 +185,14 @@ func (a *api) updateHook(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.hookWrites.Lock()
 	defer a.hookWrites.Unlock()
-	if _, _, err := a.hookFromPath(r); err != nil {
+	_, current, err := a.hookFromPath(r)
+	if err != nil {
 		return err
+	}
+	if current.HasSecret && ev.SealedSecret != nil && *ev.SealedSecret != "" {
+		// Rotation: the replaced secret keeps signing for the grace period.
+		until := ev.ConfiguredAt.Add(a.SecretGrace)
+		ev.PreviousSecretValidUntil = &until
 	}
 	if err := a.appendHookChange(r.Context(), ev); err != nil {
 		return err

@@ -42,14 +42,22 @@ type URLChecker interface {
 	CheckURL(ctx context.Context, rawURL string) error
 }
 
+// Sealer encrypts hook secrets before they are appended; *sealer.Sealer is one.
+type Sealer interface {
+	Seal(secret, context string) (string, error)
+}
+
 // Config is what the router needs.
 type Config struct {
 	Log      Appender
+	Sealer   Sealer
 	Views    Views
 	Waiter   ViewWaiter
 	Targets  URLChecker
 	APIToken string // empty: no authentication
-	Logger   *slog.Logger
+	// SecretGrace is how long a replaced secret keeps signing. Default 24 h.
+	SecretGrace time.Duration
+	Logger      *slog.Logger
 	// Now and NewID make times and ids at the edge; defaults: UTC clock, UUIDv4.
 	Now   func() time.Time
 	NewID func() string
@@ -69,6 +77,9 @@ func NewRouter(cfg Config) http.Handler {
 	}
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return time.Now().UTC() }
+	}
+	if cfg.SecretGrace <= 0 {
+		cfg.SecretGrace = domain.DefaultSecretGrace
 	}
 	if cfg.NewID == nil {
 		cfg.NewID = newUUID

@@ -30,14 +30,24 @@ func DeliveryID(buildEventID, hookSlug string) string {
 	return uuid.NewSHA1(deliveryNamespace, []byte(buildEventID+"\x00"+hookSlug)).String()
 }
 
+// SecretOpener decrypts sealed hook secrets; *sealer.Sealer is one.
+type SecretOpener interface {
+	Open(sealed, context string) (string, error)
+}
+
 // DispatcherConfig configures a Dispatcher.
 type DispatcherConfig struct {
+	// Secrets opens sealed hook secrets to sign deliveries. Without it,
+	// deliveries of hooks with a secret are recorded as not sent.
+	Secrets SecretOpener
 	// Workers is how many deliveries are sent at once. Default 64.
 	Workers int
-	// PerHook is how many deliveries to one hook are sent at once, so a
-	// slow or hanging receiver holds at most that many workers and the
-	// rest keep serving other hooks. Default Workers/8, at least 1.
-	PerHook int
+	// PerHost is how many deliveries to one destination (the host and
+	// port of the hook URL, shared by every hook pointing there) are sent
+	// at once, so a slow or hanging receiver holds at most that many
+	// workers and the rest keep serving other receivers. Default 8, but
+	// no more than Workers/8 (at least 1); never more than Workers.
+	PerHost int
 	// Queue is how many deliveries may wait for a worker (a slow hook's
 	// backlog waits here); when it is full, reading the log waits.
 	// Default 256 per worker.
@@ -47,9 +57,9 @@ type DispatcherConfig struct {
 
 // Dispatcher reads the log in order, decides which hooks each build event
 // goes to from the hooks configured before it, and hands the sends to a
-// bounded pool of workers, each recording a DeliveryAttempted. No hook gets
-// more than PerHook workers at once, so a hanging receiver cannot starve
-// the others.
+// bounded pool of workers, each recording a DeliveryAttempted. No
+// destination host:port gets more than PerHost workers at once, so a
+// hanging receiver cannot starve the others.
 //
 // Nothing is lost across crashes: at start a recovery scan of the log finds
 // every (event, hook) pair and redelivery request without a
@@ -85,9 +95,10 @@ func NewDispatcher(store *eventlog.Store, pub *eventlog.Publisher, sender *Sende
 	if cfg.Workers <= 0 {
 		cfg.Workers = 64
 	}
-	if cfg.PerHook <= 0 {
-		cfg.PerHook = max(1, cfg.Workers/8)
+	if cfg.PerHost <= 0 {
+		cfg.PerHost = min(8, max(1, cfg.Workers/8))
 	}
+	cfg.PerHost = min(cfg.PerHost, cfg.Workers)
 	if cfg.Queue <= 0 {
 		cfg.Queue = 256 * cfg.Workers
 	}
@@ -97,7 +108,7 @@ func NewDispatcher(store *eventlog.Store, pub *eventlog.Publisher, sender *Sende
 	return &Dispatcher{
 		store: store, pub: pub, sender: sender, logger: cfg.Logger, cfg: cfg,
 		registry: domain.NewHookRegistry(),
-		queue:    newQueue(cfg.PerHook, cfg.Queue),
+		queue:    newQueue(cfg.PerHost, cfg.Queue),
 	}
 }
 
@@ -267,9 +278,19 @@ func (d *Dispatcher) deliver(j job) {
 		ev.Error = "not sent: the webhook was deleted before the redelivery was sent"
 		ev.Request = domain.OutgoingRequest{Headers: map[string]string{}, Body: j.body}
 	} else {
-		ev.Request = domain.BuildRequest(j.hook, j.eventType, j.body)
-		out := d.sender.Send(context.Background(), ev.Request)
-		ev.Response, ev.Error, ev.DurationMS = out.Response, out.Error, out.Duration.Milliseconds()
+		at := time.Now().UTC()
+		secrets, err := d.signingSecrets(j.hook, at)
+		// The message id is the first delivery's id, so a redelivery of the
+		// same event to the same hook can be recognised by the receiver.
+		msgID := DeliveryID(j.buildEventID, j.hookSlug)
+		if err != nil {
+			ev.Error = "not sent: " + err.Error()
+			ev.Request = domain.BuildRequest(j.hook, j.eventType, j.body, msgID, at, domain.SigningSecrets{})
+		} else {
+			ev.Request = domain.BuildRequest(j.hook, j.eventType, j.body, msgID, at, secrets)
+			out := d.sender.Send(context.Background(), ev.Request)
+			ev.Response, ev.Error, ev.DurationMS = out.Response, out.Error, out.Duration.Milliseconds()
+		}
 	}
 	ev.AttemptedAt = time.Now().UTC()
 	msg, err := eventlog.EncodeEvent(uuid.NewString(), ev)
@@ -284,6 +305,28 @@ func (d *Dispatcher) deliver(j job) {
 		return
 	}
 	d.logger.Debug("delivered", "delivery_id", j.deliveryID, "hook", j.hookSlug, "status", statusOf(ev.Response), "error", ev.Error)
+}
+
+// signingSecrets opens the hook's secrets that sign a delivery made at.
+func (d *Dispatcher) signingSecrets(h domain.Hook, at time.Time) (domain.SigningSecrets, error) {
+	current, previous := h.SealedSigningSecrets(at)
+	var s domain.SigningSecrets
+	if current == "" {
+		return s, nil
+	}
+	if d.cfg.Secrets == nil {
+		return s, errors.New("the webhook has a secret but hookd has no secret key to open it")
+	}
+	var err error
+	if s.Current, err = d.cfg.Secrets.Open(current, h.Slug); err != nil {
+		return domain.SigningSecrets{}, err
+	}
+	if previous != "" {
+		if s.Previous, err = d.cfg.Secrets.Open(previous, h.Slug); err != nil {
+			return domain.SigningSecrets{}, err
+		}
+	}
+	return s, nil
 }
 
 func statusOf(r *domain.Response) int {

@@ -213,7 +213,7 @@ func TestRedeliverySendsOriginalPayloadToCurrentURLAndHeaders(t *testing.T) {
 	original := e.waitAttempts(1)[0]
 
 	secret := "new-secret"
-	cfg.URL, cfg.Headers, cfg.Secret = after.URL()+"/new", map[string]string{"X-Env": "new"}, &secret
+	cfg.URL, cfg.Headers, cfg.SealedSecret = after.URL()+"/new", map[string]string{"X-Env": "new"}, sealed(t, "h1", secret)
 	e.append(cfg)
 	e.append(domain.RedeliveryRequested{
 		DeliveryID: "redelivery-1", OriginalDeliveryID: original.DeliveryID, HookSlug: "h1", AppSlug: "app-1",

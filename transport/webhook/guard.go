@@ -26,8 +26,11 @@ type TargetGuard struct {
 
 // CheckURL returns a *domain.FieldError on "url", wrapping domain.ErrInvalid,
 // if the URL's host is, or resolves to, an address hookd does not send to.
-// A name that does not resolve now is accepted: DNS may be down, and the
-// send-time check still applies.
+// Addresses are recognised in every spelling resolvers accept (see
+// domain.ParseHostAddr: "0x7f000001", "127.1", "[::ffff:127.0.0.1]", a
+// trailing dot), and "localhost" and names under it are refused without
+// asking DNS. A name that does not resolve now is accepted: DNS may be
+// down, and the send-time check still applies.
 func (g TargetGuard) CheckURL(ctx context.Context, rawURL string) error {
 	if g.AllowPrivate {
 		return nil
@@ -36,6 +39,9 @@ func (g TargetGuard) CheckURL(ctx context.Context, rawURL string) error {
 		return wrapURL(domain.CheckTarget(addr))
 	}
 	host := domain.HookHost(rawURL)
+	if domain.IsLocalhostName(host) {
+		return wrapURL(fmt.Errorf("%w: %s names the loopback interface", domain.ErrTargetForbidden, host))
+	}
 	resolver := g.Resolver
 	if resolver == nil {
 		resolver = net.DefaultResolver

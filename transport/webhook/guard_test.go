@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/hookd/hookd/domain"
@@ -94,4 +95,123 @@ func TestTargetGuardAllowingPrivateTargetsAcceptsEverything(t *testing.T) {
 	if len(res.lookups) != 0 {
 		t.Errorf("DNS asked for %q, want no lookups with private targets allowed", res.lookups)
 	}
+}
+
+// forbiddenRanges has one or more addresses in every range hookd refuses,
+// in every form that reaches it.
+var forbiddenRanges = []struct {
+	rng   string
+	addrs []string
+}{
+	{"loopback 127/8", []string{"127.0.0.1", "127.0.0.2", "127.255.255.254"}},
+	{"loopback ::1", []string{"::1"}},
+	{"private 10/8", []string{"10.0.0.1", "10.255.255.255"}},
+	{"private 172.16/12", []string{"172.16.0.1", "172.31.255.254"}},
+	{"private 192.168/16", []string{"192.168.0.1", "192.168.255.254"}},
+	{"unique local fc00::/7", []string{"fc00::1", "fd00:ec2::254"}},
+	{"link-local 169.254/16", []string{"169.254.0.1", "169.254.169.254", "169.254.170.2"}},
+	{"link-local fe80::/10", []string{"fe80::1", "febf::ffff"}},
+	{"CGNAT 100.64/10", []string{"100.64.0.1", "100.127.255.254"}},
+	{"unspecified", []string{"0.0.0.0", "::", "0.1.2.3"}},
+	{"multicast", []string{"224.0.0.1", "239.255.255.250", "ff02::1", "ff05::1:3"}},
+	{"broadcast and reserved", []string{"255.255.255.255", "240.0.0.1"}},
+	{"IPv4-mapped", []string{"::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "::ffff:192.168.1.1", "::ffff:100.64.0.1"}},
+	{"IPv4-compatible", []string{"::127.0.0.1", "::10.0.0.1"}},
+	{"NAT64 of a forbidden IPv4", []string{"64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe"}},
+	{"6to4 of a forbidden IPv4", []string{"2002:7f00:1::1", "2002:a9fe:a9fe::"}},
+	{"Teredo", []string{"2001:0:4136:e378:8000:63bf:3fff:fdd2"}},
+}
+
+func TestTargetGuardRefusesEveryForbiddenRangeByNameAndByLiteral(t *testing.T) {
+	for _, r := range forbiddenRanges {
+		for _, a := range r.addrs {
+			addr := netip.MustParseAddr(a)
+			literal := "http://" + netip.AddrPortFrom(addr, 8080).String() + "/hook"
+			res := &stubResolver{addrs: map[string][]string{
+				"target.example":     {a},
+				"dual.example":       {"93.184.216.34", a}, // one bad address is enough
+				"public-v6.example":  {"2606:2800:220:1:248:1893:25c8:1946"},
+				"public-mix.example": {"93.184.216.34", "2606:4700::1111"},
+			}}
+			g := webhook.TargetGuard{Resolver: res}
+			for _, u := range []string{literal, "https://target.example/hook", "https://dual.example:8443/hook"} {
+				if err := g.CheckURL(t.Context(), u); !isRefusal(err) {
+					t.Errorf("%s (%s): %s: error %v, want the address refused", r.rng, a, u, err)
+				}
+			}
+			for _, u := range []string{"https://public-v6.example/", "https://public-mix.example/"} {
+				if err := g.CheckURL(t.Context(), u); err != nil {
+					t.Errorf("%s: error %v, want none for public addresses", u, err)
+				}
+			}
+		}
+	}
+}
+
+func TestTargetGuardRefusesOddSpellingsWithoutDNS(t *testing.T) {
+	for _, u := range []string{
+		"http://0x7f000001/",
+		"http://0X7F000001:8080/hook",
+		"http://2130706433/",
+		"http://017700000001/",
+		"http://127.1/",
+		"http://0x7f.1/",
+		"http://0177.0.0.1/",
+		"http://0x7f.0.0.1/",
+		"http://127.0.0.1./",
+		"http://0/",
+		"http://0xa9fea9fe/latest/meta-data",
+		"http://169.254.43518/",
+		"http://10.1/",
+		"http://[::ffff:127.0.0.1]/",
+		"http://[::ffff:7f00:1]/",
+		"http://[::127.0.0.1]/",
+		"http://[0:0:0:0:0:ffff:127.0.0.1]/",
+		"http://[::ffff:a9fe:a9fe]/",
+		"http://[64:ff9b::127.0.0.1]/",
+		"http://[2002:7f00:1::]/",
+		"http://localhost/",
+		"http://localhost./",
+		"http://LOCALHOST:8080/",
+		"http://api.localhost/",
+		"http://api.localhost./",
+	} {
+		// The resolver would call every name public: the guard must not need it.
+		res := &stubResolver{addrs: map[string][]string{
+			"localhost": {"93.184.216.34"}, "localhost.": {"93.184.216.34"}, "api.localhost": {"93.184.216.34"},
+		}}
+		if err := (webhook.TargetGuard{Resolver: res}).CheckURL(t.Context(), u); !isRefusal(err) {
+			t.Errorf("%s: error %v, want the address refused", u, err)
+		}
+		if len(res.lookups) != 0 {
+			t.Errorf("%s: DNS asked for %q, want the address read from the URL", u, res.lookups)
+		}
+	}
+}
+
+func TestTargetGuardAcceptsOddSpellingsOfPublicAddresses(t *testing.T) {
+	for _, u := range []string{
+		"http://0x5db8d822/", // 93.184.216.34
+		"http://1572395042/",
+		"http://93.184.55330/",
+		"http://[::ffff:93.184.216.34]/",
+		"http://[2002:5db8:d822::1]/", // 6to4 of 93.184.216.34
+		"http://93.184.216.34./",
+	} {
+		res := &stubResolver{}
+		if err := (webhook.TargetGuard{Resolver: res}).CheckURL(t.Context(), u); err != nil {
+			t.Errorf("%s: error %v, want none", u, err)
+		}
+		if len(res.lookups) != 0 {
+			t.Errorf("%s: DNS asked for %q", u, res.lookups)
+		}
+	}
+}
+
+// isRefusal reports whether err is the guard's refusal: a 400 on the url
+// field saying the address is not allowed.
+func isRefusal(err error) bool {
+	var fe *domain.FieldError
+	return errors.Is(err, domain.ErrInvalid) && errors.As(err, &fe) && fe.Field == "url" &&
+		strings.Contains(fe.Message, "not allowed")
 }

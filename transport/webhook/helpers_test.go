@@ -17,6 +17,7 @@ import (
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/sealer"
 	"github.com/hookd/hookd/transport/webhook"
 )
 
@@ -213,7 +214,7 @@ type running struct {
 func (e *logEnv) startDispatcher(cfg webhook.SenderConfig) *running {
 	e.t.Helper()
 	cfg.AllowPrivateTargets = true
-	d := webhook.NewDispatcher(e.store, e.pub, webhook.NewSender(cfg), webhook.DispatcherConfig{Workers: 8})
+	d := webhook.NewDispatcher(e.store, e.pub, webhook.NewSender(cfg), webhook.DispatcherConfig{Secrets: testSealer(e.t), Workers: 8})
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- d.Run(ctx) }()
@@ -237,6 +238,29 @@ func (r *running) stop(t *testing.T) {
 		t.Fatal("Dispatcher.Run did not return after its context was cancelled")
 	}
 	r.done = nil
+}
+
+// testSealer is the sealer of the tests' dispatchers: the all-zero key.
+func testSealer(t *testing.T) *sealer.Sealer {
+	t.Helper()
+	s, err := sealer.New(make([]byte, 32))
+	if err != nil {
+		t.Fatalf("sealer.New: %v", err)
+	}
+	return s
+}
+
+// sealed seals secret for a HookConfigured of hook slug, as the API does.
+func sealed(t *testing.T, slug, secret string) *string {
+	t.Helper()
+	if secret == "" {
+		return &secret
+	}
+	s, err := testSealer(t).Seal(secret, slug)
+	if err != nil {
+		t.Fatalf("Seal: %v", err)
+	}
+	return &s
 }
 
 var base = time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)

@@ -2,36 +2,78 @@ package webhook
 
 import (
 	"context"
+	"net"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 )
 
-// queue holds the sends waiting for a worker, one FIFO per hook. A worker
-// takes the next send of the first hook, in round-robin order, that has
-// fewer than perHook sends running, so a slow or hanging receiver ties up
-// at most perHook workers and the others keep serving the other hooks.
-// Its backlog waits here; when capacity sends are waiting, put blocks.
+// queue holds the sends waiting for a worker, one FIFO per destination
+// (the host and port of the hook URL, so hooks that share a receiver share
+// its limit). A worker takes the next send of the first destination, in
+// round-robin order, that has fewer than perHost sends running, so a slow
+// or hanging receiver ties up at most perHost workers however many hooks
+// point at it, and the others keep serving everyone else. Its backlog
+// waits here; when capacity sends are waiting, put blocks.
 type queue struct {
-	perHook int
+	perHost int
 	slots   chan struct{} // one token per waiting send
 
 	mu       sync.Mutex
 	cond     *sync.Cond
-	waiting  map[string][]job // by hook slug
-	order    []string         // hooks with waiting sends, round-robin
-	running  map[string]int   // sends in progress by hook slug
+	waiting  map[string][]job // by destination
+	order    []string         // destinations with waiting sends, round-robin
+	running  map[string]int   // sends in progress by destination
 	stopping bool
 }
 
-func newQueue(perHook, capacity int) *queue {
+func newQueue(perHost, capacity int) *queue {
 	q := &queue{
-		perHook: perHook,
+		perHost: perHost,
 		slots:   make(chan struct{}, capacity),
 		waiting: map[string][]job{},
 		running: map[string]int{},
 	}
 	q.cond = sync.NewCond(&q.mu)
 	return q
+}
+
+// destination is the key a job's concurrency is counted under: the
+// lower-cased host and port its request goes to, the scheme's default port
+// filled in ("example.com:443"). A job that sends nothing (its hook was
+// removed) or whose URL does not parse is counted under its hook.
+func destination(j job) string {
+	if j.hookFound {
+		if key, ok := hostPortKey(j.hook.URL); ok {
+			return key
+		}
+	}
+	return "hook " + j.hookSlug // a space: never a host:port
+}
+
+// hostPortKey returns "host:port" for an http or https URL.
+func hostPortKey(rawURL string) (string, bool) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", false
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if host == "" {
+		return "", false
+	}
+	port := u.Port()
+	if port == "" {
+		switch strings.ToLower(u.Scheme) {
+		case "http":
+			port = "80"
+		case "https":
+			port = "443"
+		default:
+			return "", false
+		}
+	}
+	return net.JoinHostPort(host, port), true
 }
 
 // put adds a send, waiting for room; false if ctx ended first.
@@ -41,11 +83,12 @@ func (q *queue) put(ctx context.Context, j job) bool {
 	case <-ctx.Done():
 		return false
 	}
+	key := destination(j)
 	q.mu.Lock()
-	if len(q.waiting[j.hookSlug]) == 0 {
-		q.order = append(q.order, j.hookSlug)
+	if len(q.waiting[key]) == 0 {
+		q.order = append(q.order, key)
 	}
-	q.waiting[j.hookSlug] = append(q.waiting[j.hookSlug], j)
+	q.waiting[key] = append(q.waiting[key], j)
 	q.mu.Unlock()
 	q.cond.Signal()
 	return true
@@ -57,21 +100,21 @@ func (q *queue) take() (job, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for !q.stopping {
-		for i, slug := range q.order {
-			if q.running[slug] >= q.perHook {
+		for i, key := range q.order {
+			if q.running[key] >= q.perHost {
 				continue
 			}
-			waiting := q.waiting[slug]
+			waiting := q.waiting[key]
 			j := waiting[0]
 			waiting[0] = job{}
 			q.order = slices.Delete(q.order, i, i+1)
 			if len(waiting) == 1 {
-				delete(q.waiting, slug)
+				delete(q.waiting, key)
 			} else {
-				q.waiting[slug] = waiting[1:]
-				q.order = append(q.order, slug) // to the back of the round
+				q.waiting[key] = waiting[1:]
+				q.order = append(q.order, key) // to the back of the round
 			}
-			q.running[slug]++
+			q.running[key]++
 			<-q.slots
 			return j, true
 		}
@@ -82,12 +125,13 @@ func (q *queue) take() (job, bool) {
 
 // done marks a send taken by take as finished.
 func (q *queue) done(j job) {
+	key := destination(j)
 	q.mu.Lock()
-	if q.running[j.hookSlug]--; q.running[j.hookSlug] <= 0 {
-		delete(q.running, j.hookSlug)
+	if q.running[key]--; q.running[key] <= 0 {
+		delete(q.running, key)
 	}
 	q.mu.Unlock()
-	// The hook may have a send that was waiting for this one.
+	// The destination may have a send that was waiting for this one.
 	q.cond.Broadcast()
 }
 

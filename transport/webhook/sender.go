@@ -29,6 +29,10 @@ type SenderConfig struct {
 	AllowPrivateTargets bool
 	// MaxIdlePerHost is how many idle connections to keep per receiver. Default 16.
 	MaxIdlePerHost int
+	// Resolver, if set, looks up the host names the sender dials, in place
+	// of the dialer's own resolver (tests stub it to play DNS rebinding).
+	// Every address it answers is checked before it is dialled, as always.
+	Resolver Resolver
 }
 
 func (c *SenderConfig) setDefaults() {
@@ -65,9 +69,13 @@ func NewSender(cfg SenderConfig) *Sender {
 			return checkDialAddress(address)
 		},
 	}
+	dial := dialer.DialContext
+	if cfg.Resolver != nil {
+		dial = resolvingDial(dialer, cfg.Resolver)
+	}
 	transport := &http.Transport{
 		Proxy:             nil,
-		DialContext:       dialer.DialContext,
+		DialContext:       dial,
 		ForceAttemptHTTP2: true,
 		// Record the body exactly as the receiver sent it.
 		DisableCompression:    true,
@@ -82,6 +90,49 @@ func NewSender(cfg SenderConfig) *Sender {
 		// A redirect is the receiver's answer: it is recorded, not followed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
+}
+
+// resolvingDial returns a DialContext that looks names up with resolver
+// and dials the addresses in turn with dialer, whose Control checks each.
+func resolvingDial(dialer *net.Dialer, resolver Resolver) func(ctx context.Context, network, address string) (net.Conn, error) {
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(address)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := netip.ParseAddr(host); err == nil {
+			return dialer.DialContext(ctx, network, address)
+		}
+		lookupNet := "ip"
+		switch network {
+		case "tcp4":
+			lookupNet = "ip4"
+		case "tcp6":
+			lookupNet = "ip6"
+		}
+		addrs, err := resolver.LookupNetIP(ctx, lookupNet, host)
+		if err == nil && len(addrs) == 0 {
+			err = errors.New("no addresses")
+		}
+		if err != nil {
+			var dnsErr *net.DNSError
+			if errors.As(err, &dnsErr) {
+				return nil, err
+			}
+			return nil, &net.DNSError{Err: err.Error(), Name: host}
+		}
+		var first error
+		for _, a := range addrs {
+			conn, err := dialer.DialContext(ctx, network, net.JoinHostPort(a.String(), port))
+			if err == nil {
+				return conn, nil
+			}
+			if first == nil {
+				first = err
+			}
+		}
+		return nil, first
+	}
 }
 
 // errForbiddenAddress is what the dialer's guard returns.

@@ -28,10 +28,10 @@ func TestSenderPostsExactBodyAndHeadersAndRecordsTheAnswer(t *testing.T) {
 	})
 	hook := domain.Hook{
 		Slug: "h-1", AppSlug: "app-1", URL: rc.URL() + "/hooks/h-1?token=abc",
-		Headers: map[string]string{"X-Custom": "value with spaces", "Authorization": "Bearer t0k"}, Secret: "s3cret",
+		Headers: map[string]string{"X-Custom": "value with spaces", "Authorization": "Bearer t0k"},
 	}
 	body := []byte(`{"build_slug":"b-1","build_number":7,"app_slug":"app-1","build_status":1,"build_triggered_workflow":"primary","git":{"provider":"github","src_branch":"main"}}`)
-	req := domain.BuildRequest(hook, domain.EventBuildFinished, body)
+	req := domain.BuildRequest(hook, domain.EventBuildFinished, body, "delivery-1", time.Now(), domain.SigningSecrets{Current: "s3cret"})
 
 	out := localSender().Send(t.Context(), req)
 
