@@ -152,3 +152,13 @@ func startDispatcherWith(e *logEnv, sender *webhook.Sender, cfg webhook.Dispatch
 	e.t.Cleanup(func() { r.stop(e.t) })
 	return r
 }
+
+func TestSenderSpeaksOnlyHTTPAndHTTPS(t *testing.T) {
+	s := webhook.NewSender(webhook.SenderConfig{Timeout: 2 * time.Second, Resolver: &stubResolver{}})
+	for _, url := range []string{"ftp://example.com/", "file:///etc/passwd", "gopher://example.com:70/", "unix:///var/run/docker.sock"} {
+		out := s.Send(t.Context(), domain.OutgoingRequest{URL: url, Body: []byte(`{}`)})
+		if out.Response != nil || !strings.Contains(out.Error, "unsupported protocol scheme") {
+			t.Errorf("%s: outcome response %v error %q, want no response and an unsupported scheme", url, out.Response, out.Error)
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// errUsage means the flags were wrong and the flag package said so.
+var errUsage = errors.New("usage")
+
+// scenarioNames are the scenarios in the order they run.
+var scenarioNames = []string{"raw", "fanout", "single", "latency", "append", "rebuild", "query"}
+
+type config struct {
+	hookd string
+	quick bool
+	only  []string // empty: all
+	tmp   string
+
+	events      int // build events in fan-out and single
+	hooks       int // hooks (and receivers) in fan-out
+	senders     int // concurrent build-event senders
+	maxInFlight int // hookd --max-in-flight
+	maxPerHost  int // hookd --max-per-host
+
+	latencyRate     int
+	latencyDuration time.Duration
+
+	appendSmall      int
+	appendBig        int
+	appendPublishers int
+	appendMax        time.Duration // cap on each append measurement
+
+	rebuildEvents int
+
+	queryItems   int
+	querySamples int
+	queryPage    int // the deep page, 1-based; clamped to the middle of the list
+
+	timeout time.Duration // cap on each scenario
+	stall   time.Duration // give up waiting for receipts after this long without one
+}
+
+// quickDefaults are the sizes --quick uses for flags not given.
+var quickDefaults = map[string]string{
+	"events":           "500",
+	"latency-rate":     "200",
+	"latency-duration": "2s",
+	"append-small":     "5000",
+	"append-big":       "2000",
+	"append-max":       "3s",
+	"rebuild-events":   "20000",
+	"query-items":      "20000",
+	"query-samples":    "100",
+	"timeout":          "40s",
+	"stall":            "10s",
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	var only string
+	fs := flag.NewFlagSet("hookbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: hookbench [flags]\n\nScenarios: %s\n\nFlags:\n", strings.Join(scenarioNames, ", "))
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.hookd, "hookd", "bin/hookd", "path to the hookd binary to drive")
+	fs.BoolVar(&c.quick, "quick", false, "tiny sizes (a smoke test, < 60 s); explicit flags still win")
+	fs.StringVar(&only, "only", "", "comma-separated scenarios to run (default all): "+strings.Join(scenarioNames, ","))
+	fs.StringVar(&c.tmp, "tmp", "", "directory for temporary data (default the system's)")
+	fs.IntVar(&c.events, "events", 20000, "build events sent in fan-out and single")
+	fs.IntVar(&c.hooks, "hooks", 10, "hooks in fan-out, each with its own receiver")
+	fs.IntVar(&c.senders, "senders", 64, "concurrent senders of build events to hookd")
+	fs.IntVar(&c.maxInFlight, "max-in-flight", 256, "hookd --max-in-flight")
+	fs.IntVar(&c.maxPerHost, "max-per-host", 8, "hookd --max-per-host")
+	fs.IntVar(&c.latencyRate, "latency-rate", 1000, "build events per second in the latency scenario")
+	fs.DurationVar(&c.latencyDuration, "latency-duration", 10*time.Second, "how long the latency scenario sends")
+	fs.IntVar(&c.appendSmall, "append-small", 200000, "small (~100 B) events appended")
+	fs.IntVar(&c.appendBig, "append-big", 50000, "2 KiB events appended")
+	fs.IntVar(&c.appendPublishers, "append-publishers", 256, "concurrent publishers in the append scenario")
+	fs.DurationVar(&c.appendMax, "append-max", 20*time.Second, "cap on each append measurement (the rate is what was done by then)")
+	fs.IntVar(&c.rebuildEvents, "rebuild-events", 1000000, "events in the log the rebuild scenario replays")
+	fs.IntVar(&c.queryItems, "query-items", 1000000, "delivery items of the hook the query scenario lists")
+	fs.IntVar(&c.querySamples, "query-samples", 1000, "timed requests per page in the query scenario")
+	fs.IntVar(&c.queryPage, "query-page", 10000, "the deep page listed (50 items a page), at most the middle page")
+	fs.DurationVar(&c.timeout, "timeout", 4*time.Minute, "cap on each scenario")
+	fs.DurationVar(&c.stall, "stall", 30*time.Second, "stop waiting for deliveries after this long without one")
+	if err := fs.Parse(args); err != nil {
+		return c, errUsage
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if c.quick {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for name, v := range quickDefaults {
+			if !set[name] {
+				if err := fs.Set(name, v); err != nil {
+					return c, err
+				}
+			}
+		}
+	}
+	for _, s := range strings.Split(only, ",") {
+		s = strings.TrimSpace(strings.ReplaceAll(s, "-", ""))
+		if s == "" {
+			continue
+		}
+		if !slices.Contains(scenarioNames, s) {
+			return c, fmt.Errorf("--only: unknown scenario %q; want some of %s", s, strings.Join(scenarioNames, ","))
+		}
+		c.only = append(c.only, s)
+	}
+	return c, c.validate()
+}
+
+func (c config) validate() error {
+	for _, v := range []struct {
+		name string
+		n    int
+	}{
+		{"events", c.events}, {"hooks", c.hooks}, {"senders", c.senders}, {"max-in-flight", c.maxInFlight},
+		{"max-per-host", c.maxPerHost}, {"latency-rate", c.latencyRate}, {"append-small", c.appendSmall},
+		{"append-big", c.appendBig}, {"append-publishers", c.appendPublishers}, {"rebuild-events", c.rebuildEvents},
+		{"query-items", c.queryItems}, {"query-samples", c.querySamples}, {"query-page", c.queryPage},
+	} {
+		if v.n < 1 {
+			return fmt.Errorf("--%s must be at least 1", v.name)
+		}
+	}
+	if c.latencyDuration <= 0 || c.appendMax <= 0 || c.timeout <= 0 || c.stall <= 0 {
+		return errors.New("--latency-duration, --append-max, --timeout and --stall must be positive")
+	}
+	return nil
+}
+
+// wants reports whether scenario s is to run.
+func (c config) wants(s string) bool {
+	return len(c.only) == 0 || slices.Contains(c.only, s)
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// result is one scenario's row. Value and Baseline are in Unit; Ratio is
+// Value/Baseline, so above 1 means hookd did more (for rates) or took
+// longer (for latencies, where Unit is "ms").
+type result struct {
+	Scenario     string  `json:"scenario"`
+	Unit         string  `json:"unit"`
+	Value        float64 `json:"value"`
+	Baseline     float64 `json:"baseline"`
+	BaselineName string  `json:"baseline_name"`
+	Ratio        float64 `json:"ratio"`
+
+	// Latencies of hookd (or, for the raw rows, of the plain client) in ms.
+	P50  float64 `json:"p50_ms,omitempty"`
+	P99  float64 `json:"p99_ms,omitempty"`
+	P999 float64 `json:"p999_ms,omitempty"`
+	// The same for the baseline, where it has latencies.
+	BaseP50  float64 `json:"baseline_p50_ms,omitempty"`
+	BaseP99  float64 `json:"baseline_p99_ms,omitempty"`
+	BaseP999 float64 `json:"baseline_p999_ms,omitempty"`
+
+	PeakRSS   int64  `json:"peak_rss_bytes"`
+	PeakRSSOf string `json:"peak_rss_of"` // "hookd" or "hookbench"
+
+	Count       int64             `json:"count"`   // operations measured
+	Seconds     float64           `json:"seconds"` // how long they took
+	Concurrency int               `json:"concurrency,omitempty"`
+	Errors      int64             `json:"errors,omitempty"`
+	Lost        int64             `json:"lost,omitempty"`
+	Duplicates  int64             `json:"duplicates,omitempty"`
+	Extra       map[string]any    `json:"extra,omitempty"`
+	Notes       []string          `json:"notes,omitempty"`
+}
+
+func (r *result) setRatio() {
+	if r.Baseline > 0 {
+		r.Ratio = r.Value / r.Baseline
+	}
+}
+
+func (r *result) note(format string, a ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, a...))
+}
+
+func (r *result) extra(k string, v any) {
+	if r.Extra == nil {
+		r.Extra = map[string]any{}
+	}
+	r.Extra[k] = v
+}
+
+// writeReport prints the Markdown table and then one JSON line per result.
+func writeReport(w io.Writer, results []*result) {
+	fmt.Fprintln(w, "| scenario | hookd | baseline | ratio | p50 / p99 / p99.9 | peak RSS |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---|---:|")
+	for _, r := range results {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n",
+			r.Scenario, fmtValue(r.Value, r.Unit, r.Scenario), fmtBaseline(r), fmtRatio(r), fmtLatency(r), fmtRSS(r))
+	}
+	var notes []string
+	for _, r := range results {
+		for _, n := range r.Notes {
+			notes = append(notes, fmt.Sprintf("- %s: %s", r.Scenario, n))
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, strings.Join(notes, "\n"))
+	}
+	fmt.Fprintln(w)
+	for _, r := range results {
+		b, err := json.Marshal(r)
+		if err != nil {
+			fmt.Fprintf(w, "{\"scenario\":%q,\"error\":%q}\n", r.Scenario, err.Error())
+			continue
+		}
+		fmt.Fprintln(w, string(b))
+	}
+}
+
+func fmtValue(v float64, unit, scenario string) string {
+	if strings.HasPrefix(scenario, "raw") {
+		return "—"
+	}
+	return fmtNum(v, unit)
+}
+
+func fmtNum(v float64, unit string) string {
+	if v <= 0 || math.IsNaN(v) {
+		return "—"
+	}
+	if unit == "ms" {
+		return fmt.Sprintf("%s ms", fmtMS(v))
+	}
+	return fmt.Sprintf("%s %s", thousands(v), unit)
+}
+
+func fmtBaseline(r *result) string {
+	if r.Baseline <= 0 {
+		return "—"
+	}
+	s := fmtNum(r.Baseline, r.Unit)
+	if r.BaselineName != "" {
+		s += " (" + r.BaselineName + ")"
+	}
+	return s
+}
+
+func fmtRatio(r *result) string {
+	if r.Ratio <= 0 || strings.HasPrefix(r.Scenario, "raw") {
+		return "—"
+	}
+	if r.Unit == "ms" {
+		return fmt.Sprintf("%.2f× the time", r.Ratio)
+	}
+	return fmt.Sprintf("%.0f%%", 100*r.Ratio)
+}
+
+func fmtLatency(r *result) string {
+	if r.P50 <= 0 && r.P99 <= 0 {
+		return ""
+	}
+	s := fmtMS(r.P50) + " / " + fmtMS(r.P99)
+	if r.P999 > 0 {
+		s += " / " + fmtMS(r.P999)
+	}
+	return s + " ms"
+}
+
+func fmtRSS(r *result) string {
+	if r.PeakRSS <= 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f MiB (%s)", float64(r.PeakRSS)/(1<<20), r.PeakRSSOf)
+}
+
+// fmtMS prints milliseconds with about three significant digits.
+func fmtMS(ms float64) string {
+	switch {
+	case ms >= 100:
+		return fmt.Sprintf("%.0f", ms)
+	case ms >= 10:
+		return fmt.Sprintf("%.1f", ms)
+	default:
+		return fmt.Sprintf("%.2f", ms)
+	}
+}
+
+// thousands formats v rounded to a whole number with comma separators.
+func thousands(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// percentiles returns the p50, p99 and p99.9 of ds in milliseconds
+// (nearest rank); zeros for no samples.
+func percentiles(ds []time.Duration) (p50, p99, p999 float64) {
+	if len(ds) == 0 {
+		return 0, 0, 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	at := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(s)))) - 1
+		i = max(0, min(i, len(s)-1))
+		return float64(s[i]) / float64(time.Millisecond)
+	}
+	return at(0.50), at(0.99), at(0.999)
+}
+
+// rate is n per second over d.
+func rate(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
