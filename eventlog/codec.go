@@ -18,6 +18,10 @@ func EncodeEvent(id string, ev domain.Event) (*message.Message, error) {
 	}
 	msg := message.NewMessage(id, payload)
 	msg.Metadata.Set(MetaName, ev.EventName())
+	if a, ok := ev.(domain.DeliveryAttempted); ok {
+		// Lets a recovery scan match attempts without decoding their bodies.
+		msg.Metadata.Set(MetaDeliveryID, a.DeliveryID)
+	}
 	return msg, nil
 }
 

@@ -26,6 +26,9 @@ type SubscriberConfig struct {
 	NackResendDelay time.Duration
 	// ReadBatch is how many entries are read from Badger at a time. Default 256.
 	ReadBatch int
+	// CommitEvery is how many acknowledgements are batched into one offset
+	// write while entries keep coming. Default 64.
+	CommitEvery int
 	// Logger for subscription errors. Default: discard.
 	Logger *slog.Logger
 }
@@ -47,6 +50,9 @@ func NewSubscriber(store *Store, cfg SubscriberConfig) (*Subscriber, error) {
 	}
 	if cfg.ReadBatch <= 0 {
 		cfg.ReadBatch = 256
+	}
+	if cfg.CommitEvery <= 0 {
+		cfg.CommitEvery = 64
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -95,21 +101,51 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 }
 
 // run streams entries until ctx ends or reading fails; it always returns
-// the reason it stopped.
-func (s *Subscriber) run(ctx context.Context, topic string, next uint64, out chan<- *message.Message) error {
+// the reason it stopped. Acknowledgements move the group's offset in
+// batches (CommitEvery) and whenever the subscription goes idle or stops,
+// so a crash can replay at most CommitEvery acknowledged entries.
+func (s *Subscriber) run(ctx context.Context, topic string, next uint64, out chan<- *message.Message) (err error) {
+	acked, committed := next-1, next-1
+	flush := func() error {
+		if s.cfg.ConsumerGroup == "" || acked == committed {
+			return nil
+		}
+		if err := s.store.commitOffset(topic, s.cfg.ConsumerGroup, acked); err != nil {
+			return err
+		}
+		committed = acked
+		return nil
+	}
+	defer func() {
+		if ferr := flush(); ferr != nil && err == nil {
+			err = ferr
+		}
+	}()
 	for {
 		batch, err := s.store.ReadBatch(ctx, topic, next, s.cfg.ReadBatch)
 		if err != nil {
 			return err
 		}
 		if len(batch) == 0 {
+			if err := flush(); err != nil {
+				return err
+			}
 			if err := s.store.WaitFor(ctx, topic, next-1); err != nil {
 				return err
 			}
 			continue
 		}
 		for _, e := range batch {
-			if err := s.deliver(ctx, topic, e, out); err != nil {
+			ok, err := s.deliver(ctx, e, out)
+			if ok {
+				acked = e.Seq
+				if acked-committed >= uint64(s.cfg.CommitEvery) {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+			}
+			if err != nil {
 				return err
 			}
 			next = e.Seq + 1
@@ -117,8 +153,10 @@ func (s *Subscriber) run(ctx context.Context, topic string, next uint64, out cha
 	}
 }
 
-// deliver sends one entry until it is acknowledged, then records the ack.
-func (s *Subscriber) deliver(ctx context.Context, topic string, e Entry, out chan<- *message.Message) error {
+// deliver sends one entry until it is acknowledged, resending it after a
+// Nack. It reports whether the entry was acknowledged, even when ctx ended
+// right after the Ack.
+func (s *Subscriber) deliver(ctx context.Context, e Entry, out chan<- *message.Message) (bool, error) {
 	for {
 		msg := message.NewMessage(e.UUID, e.Payload)
 		for k, v := range e.Metadata {
@@ -130,21 +168,18 @@ func (s *Subscriber) deliver(ctx context.Context, topic string, e Entry, out cha
 		case out <- msg:
 		case <-ctx.Done():
 			cancel()
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 		select {
 		case <-msg.Acked():
 			cancel()
-			if s.cfg.ConsumerGroup != "" {
-				return s.store.commitOffset(topic, s.cfg.ConsumerGroup, e.Seq)
-			}
-			return nil
+			return true, nil
 		case <-msg.Nacked():
 			cancel()
 			select {
 			case <-time.After(s.cfg.NackResendDelay):
 			case <-ctx.Done():
-				return ctx.Err()
+				return false, ctx.Err()
 			}
 		case <-ctx.Done():
 			cancel()
@@ -152,14 +187,10 @@ func (s *Subscriber) deliver(ctx context.Context, topic string, e Entry, out cha
 			// the close or cancellation still counts.
 			select {
 			case <-msg.Acked():
-				if s.cfg.ConsumerGroup != "" {
-					if err := s.store.commitOffset(topic, s.cfg.ConsumerGroup, e.Seq); err != nil {
-						return err
-					}
-				}
+				return true, ctx.Err()
 			default:
 			}
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 	}
 }

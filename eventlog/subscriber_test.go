@@ -111,7 +111,7 @@ func TestNackRedeliversSameMessage(t *testing.T) {
 	defer store.Close()
 	published := publishN(t, store, "ev", 3)
 
-	sub := newSubscriber(t, store, eventlog.SubscriberConfig{ConsumerGroup: "g", NackResendDelay: time.Millisecond})
+	sub := newSubscriber(t, store, eventlog.SubscriberConfig{ConsumerGroup: "g", NackResendDelay: time.Millisecond, CommitEvery: 1})
 	defer sub.Close()
 	ch, err := sub.Subscribe(testContext(t), eventlog.Topic)
 	if err != nil {
@@ -170,5 +170,42 @@ func TestAckThenCloseKeepsOffset(t *testing.T) {
 		if off, err := store.Offset(eventlog.Topic, group); err != nil || off != 1 {
 			t.Fatalf("round %d: Offset after Ack then Close = %d, %v; want 1 (the ack was lost)", i, off, err)
 		}
+	}
+}
+
+// TestOffsetsAreBatchedButNeverLost: with acknowledgements batched, the
+// offset lags while entries keep coming, and is written when the
+// subscription goes idle, so a new subscription of the group resumes right
+// after the last acknowledged entry.
+func TestOffsetsAreBatchedButNeverLost(t *testing.T) {
+	store := openStore(t, t.TempDir())
+	defer store.Close()
+	publishN(t, store, "ev", 10)
+
+	sub := newSubscriber(t, store, eventlog.SubscriberConfig{ConsumerGroup: "g", CommitEvery: 4})
+	ch, err := sub.Subscribe(testContext(t), eventlog.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		recv(t, ch).Ack()
+	}
+	// Idle now: the tenth ack is written before the subscriber waits.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		off, err := store.Offset(eventlog.Topic, "g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if off == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("offset = %d after 10 acks and going idle; want 10", off)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -224,6 +224,12 @@ func (d *Dispatcher) recover(ctx context.Context) ([]job, error) {
 	for r.Next(ctx) {
 		e := r.Entry()
 		d.skipThrough = e.Seq
+		if e.Name() == domain.NameDeliveryAttempted {
+			if id := e.Metadata[eventlog.MetaDeliveryID]; id != "" {
+				delete(pending, id)
+				continue
+			}
+		}
 		ev, err := eventlog.DecodeEntry(e)
 		if err != nil {
 			d.logger.Error("recovery skips an entry it cannot decode", "seq", e.Seq, "err", err)
