@@ -25,6 +25,7 @@ type serveConfig struct {
 	workers             int
 	maxPerHost          int
 	secretGrace         time.Duration
+	pprofAddr           string
 	logLevel            string
 	logFormat           string
 }
@@ -74,6 +75,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		return c, err
 	}
 	fs.DurationVar(&c.secretGrace, "secret-grace", grace, "how long a replaced hook secret still signs deliveries (env HOOKD_SECRET_GRACE)")
+	fs.StringVar(&c.pprofAddr, "pprof", getenv("HOOKD_PPROF"), "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060 (env HOOKD_PPROF)")
 	fs.StringVar(&c.logLevel, "log-level", envDefault(getenv, "HOOKD_LOG_LEVEL", "info"), "debug, info, warn or error (env HOOKD_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", envDefault(getenv, "HOOKD_LOG_FORMAT", "text"), "text or json (env HOOKD_LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
@@ -92,6 +94,12 @@ func (c serveConfig) validate() error {
 	}
 	if c.apiToken == "" && !isLoopbackHost(host) {
 		return fmt.Errorf("--addr %q is not a loopback address: set --api-token (or HOOKD_API_TOKEN) to listen on other interfaces", c.addr)
+	}
+	if c.pprofAddr != "" {
+		host, _, err := net.SplitHostPort(c.pprofAddr)
+		if err != nil || !isLoopbackHost(host) {
+			return fmt.Errorf("--pprof %q: profiles are only served on a loopback address such as 127.0.0.1:6060", c.pprofAddr)
+		}
 	}
 	if c.data == "" {
 		return errors.New("--data must name a directory")

@@ -114,6 +114,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			failed <- fmt.Errorf("http server: %w", err)
 		}
 	}()
+	if cfg.pprofAddr != "" {
+		stopPprof, err := servePprof(cfg.pprofAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 	logger.Info("hookd listening", "addr", ln.Addr().String(), "data", cfg.data,
 		"auth", cfg.apiToken != "", "allow_private_targets", cfg.allowPrivateTargets)
 
