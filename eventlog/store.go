@@ -418,6 +418,20 @@ func (s *Store) WaitFor(ctx context.Context, topic string, seq uint64) error {
 	}
 }
 
+// Err reports why the store cannot take appends: ErrClosed once closing,
+// the sticky failure (wrapping ErrUnavailable) after an append could not be
+// made durable, or nil.
+func (s *Store) Err() error {
+	select {
+	case <-s.closing:
+		return ErrClosed
+	default:
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failure
+}
+
 // Closing is closed when the store starts closing.
 func (s *Store) Closing() <-chan struct{} { return s.closing }
 

@@ -84,6 +84,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Handler: httpapi.NewRouter(httpapi.Config{
 			Log: pub, Sealer: secrets, SecretGrace: cfg.secretGrace, Views: views, Waiter: runner, APIToken: cfg.apiToken, Logger: logger,
 			Targets: webhook.TargetGuard{AllowPrivate: cfg.allowPrivateTargets},
+			Ready:   readiness(store, runner),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -141,4 +142,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	wg.Wait()
 	logger.Info("stopped")
 	return runErr
+}
+
+// maxReadyLag is how far the views may trail the log for /readyz to pass.
+const maxReadyLag = 1000
+
+// readiness says whether the log takes appends and the views are caught up.
+func readiness(store *eventlog.Store, runner *projections.Runner) func(context.Context) error {
+	return func(context.Context) error {
+		if err := store.Err(); err != nil {
+			return fmt.Errorf("event log: %w", err)
+		}
+		head, err := store.Head(eventlog.Topic)
+		if err != nil {
+			return fmt.Errorf("event log: %w", err)
+		}
+		if lag := head - min(head, runner.Applied()); lag > maxReadyLag {
+			return fmt.Errorf("views are %d events behind the log", lag)
+		}
+		return nil
+	}
 }

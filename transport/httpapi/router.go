@@ -58,6 +58,12 @@ type Config struct {
 	// SecretGrace is how long a replaced secret keeps signing. Default 24 h.
 	SecretGrace time.Duration
 	Logger      *slog.Logger
+	// Optional handlers served beside the API, without the API token:
+	// UI at "/" and "/assets/", Metrics at "/metrics", and Ready, which
+	// /readyz calls (nil error: ready).
+	UI      http.Handler
+	Metrics http.Handler
+	Ready   func(ctx context.Context) error
 	// Now and NewID make times and ids at the edge; defaults: UTC clock, UUIDv4.
 	Now   func() time.Time
 	NewID func() string
@@ -117,7 +123,33 @@ func NewRouter(cfg Config) http.Handler {
 	for _, rt := range routes {
 		r.Handle(rt.path, a.wrap(rt.handle)).Methods(rt.method)
 	}
+
+	// Beside the API: the contract, health, metrics and the web page.
+	r.Handle("/openapi.json", http.HandlerFunc(serveOpenAPI)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/readyz", a.wrap(a.ready)).Methods(http.MethodGet, http.MethodHead)
+	if cfg.Metrics != nil {
+		r.Handle("/metrics", cfg.Metrics).Methods(http.MethodGet)
+	}
+	if cfg.UI != nil {
+		r.Handle("/", cfg.UI).Methods(http.MethodGet, http.MethodHead)
+		r.PathPrefix("/assets/").Handler(cfg.UI).Methods(http.MethodGet, http.MethodHead)
+	}
 	return r
+}
+
+// ready answers 200 when the service can take traffic, else 503.
+func (a *api) ready(w http.ResponseWriter, r *http.Request) error {
+	if a.Ready != nil {
+		if err := a.Ready(r.Context()); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "message": err.Error()})
+			return nil
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
 }
 
 // wrap turns a handler that returns an error into an http.Handler.
@@ -148,6 +180,12 @@ func (a *api) authenticate(next http.Handler) http.Handler {
 	}
 	want := []byte(a.APIToken)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/v0.1/") {
+			// Health, metrics, the contract and the page's files are public;
+			// the page asks for the token and sends it with its API calls.
+			next.ServeHTTP(w, r)
+			return
+		}
 		got := strings.TrimSpace(r.Header.Get("Authorization"))
 		for _, scheme := range []string{"Bearer ", "bearer ", "token ", "Token "} {
 			if strings.HasPrefix(got, scheme) {
