@@ -55,3 +55,21 @@ staticcheck:
 
 clean:
 	rm -rf bin
+
+# Benchmarks (docs/benchmarks.md). `bench` runs every hookbench scenario at
+# full size against bin/hookd and prints a Markdown table and one JSON line
+# per scenario (progress on stderr); `bench-quick` is the same at tiny sizes,
+# a smoke test. BENCHFLAGS passes more flags, e.g. BENCHFLAGS='--only query'.
+# `bench-go` runs the testing.B benchmarks of the hot paths; compare two
+# runs with benchstat.
+.PHONY: bench bench-quick bench-go
+BENCHFLAGS ?=
+
+bench: build
+	$(GO) run ./cmd/hookbench --hookd $(BIN) $(BENCHFLAGS)
+
+bench-quick: build
+	$(GO) run ./cmd/hookbench --hookd $(BIN) --quick $(BENCHFLAGS)
+
+bench-go:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...

@@ -92,7 +92,7 @@ func (w *writer) add(k []byte, delta int64) error {
 
 func (w *writer) apply(e eventlog.Entry) error {
 	switch e.Name() {
-	case domain.NameHookConfigured, domain.NameHookRemoved, domain.NameDeliveryAttempted:
+	case domain.NameHookConfigured, domain.NameHookRemoved, domain.NameDeliveryAttempted, domain.NameRedeliveryRequested:
 	default:
 		return nil // other events do not change the views
 	}
@@ -107,6 +107,8 @@ func (w *writer) apply(e eventlog.Entry) error {
 		return w.hookRemoved(ev)
 	case domain.DeliveryAttempted:
 		return w.deliveryAttempted(e.Seq, ev)
+	case domain.RedeliveryRequested:
+		return w.redeliveryRequested(ev)
 	}
 	return nil
 }

@@ -46,7 +46,10 @@ type DeliveryItemView struct {
 	DurationMS        int64               `json:"duration_ms"`
 	Error             string              `json:"error,omitempty"`
 	RedeliveryOf      string              `json:"redelivery_of,omitempty"`
-	Seq               uint64              `json:"seq"`
+	// RedeliveredBy lists the redeliveries requested of this item (their
+	// item slugs), in request order, whether attempted yet or not.
+	RedeliveredBy []string `json:"redelivered_by,omitempty"`
+	Seq           uint64   `json:"seq"`
 }
 
 // Page is one page of a list.

@@ -17,10 +17,11 @@ var errUsage = errors.New("usage")
 var scenarioNames = []string{"raw", "fanout", "single", "latency", "append", "rebuild", "query"}
 
 type config struct {
-	hookd string
-	quick bool
-	only  []string // empty: all
-	tmp   string
+	hookd        string
+	hookdVerbose bool
+	quick        bool
+	only         []string // empty: all
+	tmp          string
 
 	events      int // build events in fan-out and single
 	hooks       int // hooks (and receivers) in fan-out
@@ -39,6 +40,7 @@ type config struct {
 	rebuildEvents int
 
 	queryItems   int
+	queryBuilds  bool
 	querySamples int
 	queryPage    int // the deep page, 1-based; clamped to the middle of the list
 
@@ -71,6 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.hookd, "hookd", "bin/hookd", "path to the hookd binary to drive")
+	fs.BoolVar(&c.hookdVerbose, "hookd-verbose", false, "run hookd at debug level and copy its log to stderr")
 	fs.BoolVar(&c.quick, "quick", false, "tiny sizes (a smoke test, < 60 s); explicit flags still win")
 	fs.StringVar(&only, "only", "", "comma-separated scenarios to run (default all): "+strings.Join(scenarioNames, ","))
 	fs.StringVar(&c.tmp, "tmp", "", "directory for temporary data (default the system's)")
@@ -87,9 +90,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.appendMax, "append-max", 20*time.Second, "cap on each append measurement (the rate is what was done by then)")
 	fs.IntVar(&c.rebuildEvents, "rebuild-events", 1000000, "events in the log the rebuild scenario replays")
 	fs.IntVar(&c.queryItems, "query-items", 1000000, "delivery items of the hook the query scenario lists")
-	fs.IntVar(&c.querySamples, "query-samples", 1000, "timed requests per page in the query scenario")
+	fs.BoolVar(&c.queryBuilds, "query-builds", false, "also log each queried item's build event (twice the log, set-up twice as long)")
+	fs.IntVar(&c.querySamples, "query-samples", 500, "timed requests per page in the query scenario")
 	fs.IntVar(&c.queryPage, "query-page", 10000, "the deep page listed (50 items a page), at most the middle page")
-	fs.DurationVar(&c.timeout, "timeout", 4*time.Minute, "cap on each scenario")
+	fs.DurationVar(&c.timeout, "timeout", 5*time.Minute, "cap on each scenario")
 	fs.DurationVar(&c.stall, "stall", 30*time.Second, "stop waiting for deliveries after this long without one")
 	if err := fs.Parse(args); err != nil {
 		return c, errUsage

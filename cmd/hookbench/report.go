@@ -30,17 +30,20 @@ type result struct {
 	BaseP99  float64 `json:"baseline_p99_ms,omitempty"`
 	BaseP999 float64 `json:"baseline_p999_ms,omitempty"`
 
+	// PeakRSS is VmHWM; PeakAnon the peak of RssAnon (the heap and other
+	// private memory, without the file pages of Badger's mapped tables).
 	PeakRSS   int64  `json:"peak_rss_bytes"`
+	PeakAnon  int64  `json:"peak_rss_anon_bytes,omitempty"`
 	PeakRSSOf string `json:"peak_rss_of"` // "hookd" or "hookbench"
 
-	Count       int64             `json:"count"`   // operations measured
-	Seconds     float64           `json:"seconds"` // how long they took
-	Concurrency int               `json:"concurrency,omitempty"`
-	Errors      int64             `json:"errors,omitempty"`
-	Lost        int64             `json:"lost,omitempty"`
-	Duplicates  int64             `json:"duplicates,omitempty"`
-	Extra       map[string]any    `json:"extra,omitempty"`
-	Notes       []string          `json:"notes,omitempty"`
+	Count       int64          `json:"count"`   // operations measured
+	Seconds     float64        `json:"seconds"` // how long they took
+	Concurrency int            `json:"concurrency,omitempty"`
+	Errors      int64          `json:"errors,omitempty"`
+	Lost        int64          `json:"lost,omitempty"`
+	Duplicates  int64          `json:"duplicates,omitempty"`
+	Extra       map[string]any `json:"extra,omitempty"`
+	Notes       []string       `json:"notes,omitempty"`
 }
 
 func (r *result) setRatio() {
@@ -142,7 +145,14 @@ func fmtRSS(r *result) string {
 	if r.PeakRSS <= 0 {
 		return "—"
 	}
-	return fmt.Sprintf("%.0f MiB (%s)", float64(r.PeakRSS)/(1<<20), r.PeakRSSOf)
+	if r.PeakAnon > 0 {
+		return fmt.Sprintf("%s MiB (%s; anon %s)", mib(r.PeakRSS), r.PeakRSSOf, mib(r.PeakAnon))
+	}
+	return fmt.Sprintf("%s MiB (%s)", mib(r.PeakRSS), r.PeakRSSOf)
+}
+
+func mib(b int64) string {
+	return thousands(float64(b) / (1 << 20))
 }
 
 // fmtMS prints milliseconds with about three significant digits.

@@ -15,9 +15,15 @@ import (
 )
 
 const logUsage = `Usage:
-  hookd log verify --data DIR   walk the event log's hash chain and report the first broken link
+  hookd log verify --data DIR                     walk the event log's hash chain and report the first broken link
+  hookd log tail   --data DIR [--from N | -n N] [--follow]
+                                                  print entries as JSON, one per line (default: the last 10)
+  hookd log export --data DIR [--from N] [--to M] [--out FILE]
+                                                  write entries N to M as JSON Lines, for audit (default: all)
+  hookd log stats  --data DIR [--json]            entries by event type, head, first and last time, sizes
 
-Exit status of verify: 0 intact, 1 broken or not readable, 2 bad usage.
+They read the log of a stopped server (Badger lets one process open it).
+Exit status: 0 done (verify: intact), 1 broken or not readable, 2 bad usage.
 `
 
 // errLogBroken is returned by logVerify when the chain is broken, after
@@ -34,6 +40,12 @@ func logCommand(ctx context.Context, args []string, getenv func(string) string, 
 	switch args[0] {
 	case "verify":
 		err = logVerify(ctx, args[1:], getenv, stdout, stderr)
+	case "tail":
+		err = logTail(ctx, args[1:], getenv, stdout, stderr)
+	case "export":
+		err = logExport(ctx, args[1:], getenv, stdout, stderr)
+	case "stats":
+		err = logStats(ctx, args[1:], getenv, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, logUsage)
 		return 0

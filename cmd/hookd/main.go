@@ -1,5 +1,7 @@
 // Command hookd is the outgoing-webhook service: `hookd serve` runs it,
-// `hookd rebuild` rebuilds its views from the event log.
+// `hookd rebuild` rebuilds its views from the event log, `hookd log` reads
+// the log, `hookd redeliver-failed` asks a server for a bulk redelivery
+// and `hookd receive` is a local receiver for trying hooks.
 package main
 
 import (
@@ -24,6 +26,11 @@ Usage:
   hookd serve   [flags]         run the HTTP API and the dispatcher
   hookd rebuild --data DIR      drop the views and rebuild them from the event log
   hookd log verify --data DIR   check the event log's hash chain, report the first broken link
+  hookd log tail|export|stats --data DIR   read the event log (server stopped); "hookd log -h"
+  hookd redeliver-failed --app A --hook H --since T [--server URL] [--token T]
+                                redeliver a hook's failed deliveries since T, once each (through the API)
+  hookd receive [--addr 127.0.0.1:9000] [--secret S]
+                                a local receiver that prints webhooks and checks their signatures
 
 Run "hookd COMMAND -h" for a command's flags.
 `
@@ -42,6 +49,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = rebuild(ctx, args[1:], getenv, stdout, stderr)
 	case "log":
 		return logCommand(ctx, args[1:], getenv, stdout, stderr)
+	case "redeliver-failed":
+		err = redeliverFailed(ctx, args[1:], getenv, stdout, stderr)
+	case "receive":
+		err = receive(ctx, args[1:], getenv, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
@@ -36,21 +37,98 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	defer views.Close()
 
-	start := time.Now()
-	last := time.Time{}
+	p := newProgress(stdout, "rebuild", "events", isTerminal(stdout), time.Now)
 	var applied uint64
 	err = projections.Rebuild(ctx, store, views, func(done, total uint64) {
 		applied = done
-		if time.Since(last) >= 500*time.Millisecond || done == total {
-			last = time.Now()
-			fmt.Fprintf(stdout, "rebuild: %d/%d events (%.0f%%)\n", done, total, 100*float64(done)/float64(max(total, 1)))
-		}
+		p.update(done, total)
 	})
+	p.end()
 	if err != nil {
 		return err
 	}
-	elapsed := time.Since(start)
+	elapsed := time.Since(p.start)
 	fmt.Fprintf(stdout, "rebuild: done, %d events in %s (%.0f events/s)\n", applied, elapsed.Round(time.Millisecond),
 		float64(applied)/max(elapsed.Seconds(), 1e-9))
 	return nil
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// progress reports how far a long job is, with its rate and ETA: on a
+// terminal as one bar redrawn in place, otherwise as a plain line every
+// half second (and at the end), such as
+//
+//	rebuild: 40960/100000 events (41%), 81920 events/s, ETA 1s
+type progress struct {
+	w           io.Writer
+	label, unit string
+	tty         bool
+	now         func() time.Time
+	start, last time.Time
+	drawn       bool // the bar is on screen, its line not yet ended
+}
+
+// Redraw intervals.
+const (
+	progressLineEvery = 500 * time.Millisecond
+	progressBarEvery  = 100 * time.Millisecond
+	progressBarWidth  = 30
+)
+
+func newProgress(w io.Writer, label, unit string, tty bool, now func() time.Time) *progress {
+	t := now()
+	return &progress{w: w, label: label, unit: unit, tty: tty, now: now, start: t}
+}
+
+// update reports done of total; it prints only when due or at the end.
+func (p *progress) update(done, total uint64) {
+	t := p.now()
+	every := progressLineEvery
+	if p.tty {
+		every = progressBarEvery
+	}
+	if done < total && !p.last.IsZero() && t.Sub(p.last) < every {
+		return
+	}
+	p.last = t
+	elapsed := t.Sub(p.start)
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(done) / elapsed.Seconds()
+	}
+	pct := 100 * float64(done) / float64(max(total, 1))
+	eta := "?"
+	switch {
+	case done >= total:
+		eta = "0s"
+	case rate > 0:
+		eta = (time.Duration(float64(total-done) / rate * float64(time.Second))).Round(time.Second).String()
+	}
+	if !p.tty {
+		fmt.Fprintf(p.w, "%s: %d/%d %s (%.0f%%), %.0f %s/s, ETA %s\n", p.label, done, total, p.unit, pct, rate, p.unit, eta)
+		return
+	}
+	filled := int(float64(progressBarWidth) * float64(done) / float64(max(total, 1)))
+	filled = min(max(filled, 0), progressBarWidth)
+	bar := strings.Repeat("█", filled) + strings.Repeat("░", progressBarWidth-filled)
+	// \r returns to the line's start, \x1b[K clears what a longer line left.
+	fmt.Fprintf(p.w, "\r%s %s %3.0f%% %d/%d %s  %.0f %s/s  ETA %s\x1b[K", p.label, bar, pct, done, total, p.unit, rate, p.unit, eta)
+	p.drawn = true
+}
+
+// end finishes the bar's line, so what follows starts on a new one.
+func (p *progress) end() {
+	if p.drawn {
+		fmt.Fprintln(p.w)
+		p.drawn = false
+	}
 }

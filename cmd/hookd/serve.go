@@ -18,6 +18,7 @@ import (
 	"github.com/hookd/hookd/projections"
 	"github.com/hookd/hookd/transport/httpapi"
 	"github.com/hookd/hookd/transport/webhook"
+	"github.com/hookd/hookd/transport/webui"
 )
 
 // dataDirs are where the log and the views live under --data.
@@ -85,6 +86,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			Log: pub, Sealer: secrets, SecretGrace: cfg.secretGrace, Views: views, Waiter: runner, APIToken: cfg.apiToken, Logger: logger,
 			Targets: webhook.TargetGuard{AllowPrivate: cfg.allowPrivateTargets},
 			Ready:   readiness(store, runner),
+			UI:      webui.Handler(),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

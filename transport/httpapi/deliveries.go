@@ -30,6 +30,8 @@ type deliveryItemJSON struct {
 	ResponseMS         *int64    `json:"response_ms"`
 	Error              *string   `json:"error"`
 	RedeliveryOf       *string   `json:"redelivery_of"`
+	// RedeliveredBy (an extension): the redeliveries requested of this item.
+	RedeliveredBy []string `json:"redelivered_by"`
 }
 
 func toDeliveryItemJSON(d projections.DeliveryItemView) deliveryItemJSON {
@@ -45,6 +47,7 @@ func toDeliveryItemJSON(d projections.DeliveryItemView) deliveryItemJSON {
 		ResponseHTTPStatus: d.ResponseStatus,
 		ResponseBody:       d.ResponseBody,
 		ResponseTruncated:  d.ResponseTruncated,
+		RedeliveredBy:      append([]string{}, d.RedeliveredBy...),
 	}
 	if d.ResponseStatus != nil {
 		h := headersString(flatten(d.ResponseHeaders))

@@ -74,6 +74,8 @@ type api struct {
 	// hookWrites serialises hook changes: each checks the views, appends,
 	// and waits for the views to show it before the next one checks.
 	hookWrites sync.Mutex
+	// bulkRedeliveries serialises redeliver-failed requests the same way.
+	bulkRedeliveries sync.Mutex
 }
 
 // NewRouter returns the HTTP handler with every route in one table.
@@ -119,6 +121,7 @@ func NewRouter(cfg Config) http.Handler {
 		{http.MethodGet, items, a.listDeliveryItems},
 		{http.MethodGet, items + "/{item-slug}", a.getDeliveryItem},
 		{http.MethodPost, items + "/{item-slug}/redeliver", a.redeliver},
+		{http.MethodPost, hook + "/redeliver-failed", a.redeliverFailed},
 	}
 	for _, rt := range routes {
 		r.Handle(rt.path, a.wrap(rt.handle)).Methods(rt.method)

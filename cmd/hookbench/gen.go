@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/domain"
+	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/transport/webhook"
+)
+
+// genSpec describes a generated history: apps with hooks, then build
+// events (round robin over the apps), each followed by one delivery
+// attempt per hook of its app, as hookd itself would have logged them.
+type genSpec struct {
+	apps        int
+	hooksPerApp int
+	events      int // entries in all; the last group may be cut short
+	secretEvery int // every secretEvery-th hook has a secret (0: none)
+	// noBuilds leaves the build events out (the attempts still name them):
+	// the views never read them, and the log is half as long to write,
+	// rebuild and scan at start-up.
+	noBuilds bool
+}
+
+type genHook struct {
+	hook   domain.Hook
+	secret string
+}
+
+type genLog struct {
+	apps   []string
+	hooks  [][]genHook // by app
+	events int
+}
+
+// Batches handed to Store.Append: well inside one Badger transaction.
+const (
+	genBatchEntries = 4096
+	genBatchBytes   = 2 << 20
+)
+
+// generateLog appends the history spec describes to store, in big batches
+// (the encoding runs beside the appending).
+func generateLog(ctx context.Context, store *eventlog.Store, spec genSpec, progress func(done int)) (genLog, error) {
+	g := genLog{}
+	batches := make(chan []eventlog.AppendMessage, 4)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	encErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		encErr <- g.encode(ctx, spec, batches)
+	}()
+	for batch := range batches {
+		if _, err := store.Append(ctx, eventlog.Topic, batch...); err != nil {
+			cancel()
+			for range batches {
+			}
+			return g, fmt.Errorf("append generated events: %w", err)
+		}
+		g.events += len(batch)
+		if progress != nil {
+			progress(g.events)
+		}
+	}
+	if err := <-encErr; err != nil {
+		return g, err
+	}
+	return g, ctx.Err()
+}
+
+// encode makes the events and sends them in batches; it runs alone.
+func (g *genLog) encode(ctx context.Context, spec genSpec, out chan<- []eventlog.AppendMessage) error {
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	var batch []eventlog.AppendMessage
+	bytes, written := 0, 0
+	emit := func(ev domain.Event) error {
+		msg, err := eventlog.EncodeEvent(uuid.NewString(), ev)
+		if err != nil {
+			return err
+		}
+		batch = append(batch, eventlog.AppendMessage{UUID: msg.UUID, Metadata: msg.Metadata, Payload: msg.Payload})
+		bytes += len(msg.Payload) + 100
+		written++
+		if len(batch) >= genBatchEntries || bytes >= genBatchBytes {
+			select {
+			case out <- batch:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			batch, bytes = make([]eventlog.AppendMessage, 0, genBatchEntries), 0
+		}
+		return nil
+	}
+	n := 0
+	for a := range spec.apps {
+		app := fmt.Sprintf("app-%04d-%s", a, randHex(rng, 6))
+		g.apps = append(g.apps, app)
+		var hooks []genHook
+		for j := range spec.hooksPerApp {
+			n++
+			h := genHook{hook: domain.Hook{
+				Slug: uuid.NewString(), AppSlug: app, URL: fmt.Sprintf("https://hooks.example.com/bitrise/%s/%d", app, j),
+				Events: []string{domain.SelectAll}, Headers: map[string]string{"X-Team": "mobile", "X-Env": "production"},
+			}}
+			ev := domain.HookConfigured{HookSlug: h.hook.Slug, AppSlug: app, URL: h.hook.URL, Events: h.hook.Events,
+				Headers: h.hook.Headers, ConfiguredAt: base}
+			if spec.secretEvery > 0 && n%spec.secretEvery == 0 {
+				// The views only note that a secret exists; the log never
+				// holds one in clear, so a stand-in sealed value does.
+				h.secret = "bench-secret-" + randHex(rng, 8)
+				sealed := base64.RawStdEncoding.EncodeToString([]byte(randHex(rng, 30)))
+				ev.SealedSecret = &sealed
+			}
+			hooks = append(hooks, h)
+			if err := emit(ev); err != nil {
+				return err
+			}
+		}
+		g.hooks = append(g.hooks, hooks)
+	}
+	for i := 0; written < spec.events; i++ {
+		a := i % spec.apps
+		app := g.apps[a]
+		at := base.Add(time.Duration(i) * 50 * time.Millisecond)
+		pr := int64(rng.IntN(900) + 1)
+		build := domain.BuildPayload{
+			BuildSlug: randHex(rng, 8) + "-" + strconv.Itoa(i), BuildNumber: int64(i/spec.apps + 1), AppSlug: app,
+			BuildStatus: int64(1 + rng.IntN(3)), BuildTriggeredWorkflow: "primary",
+			Git: domain.GitInfo{Provider: "github", SrcBranch: "feature/change-" + strconv.Itoa(int(pr)), DstBranch: "main", PullRequestID: &pr},
+		}
+		eventID := uuid.NewString()
+		if !spec.noBuilds {
+			if err := emit(domain.BuildEventReceived{EventID: eventID, AppSlug: app, EventType: domain.EventBuildFinished, Build: build, ReceivedAt: at}); err != nil {
+				return err
+			}
+		}
+		body := build.Body()
+		for _, h := range g.hooks[a] {
+			if written >= spec.events {
+				break
+			}
+			id := webhook.DeliveryID(eventID, h.hook.Slug)
+			sent := at.Add(2 * time.Millisecond)
+			ev := domain.DeliveryAttempted{
+				DeliveryID: id, HookSlug: h.hook.Slug, AppSlug: app, BuildEventID: eventID, EventType: domain.EventBuildFinished,
+				Request: domain.BuildRequest(h.hook, domain.EventBuildFinished, body, id, sent, domain.SigningSecrets{Current: h.secret}),
+			}
+			ev.DurationMS = int64(5 + rng.IntN(200))
+			switch k := rng.IntN(100); {
+			case k == 0:
+				ev.Error = "connection refused"
+			case k < 3:
+				ev.Response = &domain.Response{Status: 500, Body: `{"error":"upstream unavailable, try again later"}`,
+					Headers: map[string][]string{"Content-Type": {"application/json"}, "Date": {sent.Format(http.TimeFormat)}, "Content-Length": {"48"}}}
+			default:
+				ev.Response = &domain.Response{Status: 200, Body: "ok",
+					Headers: map[string][]string{"Content-Type": {"text/plain; charset=utf-8"}, "Date": {sent.Format(http.TimeFormat)}, "Content-Length": {"2"}}}
+			}
+			ev.AttemptedAt = sent.Add(time.Duration(ev.DurationMS) * time.Millisecond)
+			if err := emit(ev); err != nil {
+				return err
+			}
+		}
+	}
+	if len(batch) > 0 {
+		select {
+		case out <- batch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func randHex(rng *rand.Rand, n int) string {
+	const digits = "0123456789abcdef"
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = digits[rng.IntN(16)]
+	}
+	return string(b)
+}

@@ -1,0 +1,500 @@
+package main
+
+// The web page, end to end: the real hookd binary (see e2e_harness_test.go)
+// with an API token, driven by a real headless Chromium through chromedp.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// findChromium returns the path of a Chromium (or Chrome) binary, or "".
+func findChromium() string {
+	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+		return "/usr/bin/chromium"
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// webuiReceiver records what hookd posts, by path. The first delivery of
+// build "webui-build-2" to /ci fails with a 503 and an HTML page, as a
+// receiver in trouble would answer; everything else gets a 200.
+type webuiReceiver struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	got    map[string][][]byte
+	failed bool
+}
+
+const busyPage = `<html><body><h1 id="pwned">503 Service Unavailable</h1>receiver busy, try again later</body></html>`
+
+func newWebuiReceiver(t *testing.T) *webuiReceiver {
+	r := &webuiReceiver{got: map[string][][]byte{}}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.got[req.URL.Path] = append(r.got[req.URL.Path], body)
+		fail := req.URL.Path == "/ci" && !r.failed && bytes.Contains(body, []byte(`"build_slug":"webui-build-2"`))
+		if fail {
+			r.failed = true
+		}
+		r.mu.Unlock()
+		if fail {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Retry-After", "30")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, busyPage)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"ok":true,"received":"`+req.Header.Get("Bitrise-Event-Type")+`"}`)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *webuiReceiver) count(path string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.got[path])
+}
+
+func (r *webuiReceiver) bodies(path string) [][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([][]byte(nil), r.got[path]...)
+}
+
+// browserTimeout bounds the whole browser session; each wait is shorter.
+const (
+	browserTimeout = 60 * time.Second
+	pageWait       = 15 * time.Second
+)
+
+// TestWebUIBrowserManagesHooksAndRedelivers drives the page the way a person
+// would: a wrong token is refused with a clear message, the right one is
+// kept for the tab, a hook is created through the form, build events sent
+// through the API show up as delivery items, an item shows its request and
+// response, Redeliver adds a linked item without a reload, and the hook can
+// be edited and deleted. It saves screenshots at 1280 and 375 px wide.
+func TestWebUIBrowserManagesHooksAndRedelivers(t *testing.T) {
+	chromium := findChromium()
+	if chromium == "" {
+		t.Skip("browser test skipped: no Chromium at /usr/bin/chromium or on PATH " +
+			"(install Debian's chromium package: apt-get install -y chromium; .ci/run does this)")
+	}
+	const token = "webui-e2e-token"
+	const app = "webui-app"
+	srv := startServer(t, "hookd", t.TempDir(), "HOOKD_API_TOKEN="+token)
+	rcv := newWebuiReceiver(t)
+	auth := map[string]string{"Authorization": "Bearer " + token}
+	hooksPath := "/v0.1/apps/" + app + "/outgoing-webhooks"
+
+	// A second hook, made through the API, so the page lists more than one.
+	var other struct {
+		Data struct{ Slug string } `json:"data"`
+	}
+	srv.mustCall(t, http.MethodPost, hooksPath,
+		`{"url":"`+rcv.srv.URL+`/slack","events":["build/finished"],"secret":"other-secret"}`, auth, http.StatusOK, &other)
+
+	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	defer cancel()
+	browserOut := &syncBuffer{}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("metrics-recording-only", true),
+		chromedp.Flag("no-pings", true),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.UserDataDir(filepath.Join(t.TempDir(), "chromium-profile")),
+		chromedp.WindowSize(1280, 900),
+		chromedp.CombinedOutput(browserOut),
+	)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+
+	started := time.Now()
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start Chromium (%s): %v\n%s", chromium, err, browserOut.String())
+	}
+	t.Logf("Chromium started in %s", time.Since(started).Round(time.Millisecond))
+
+	// Everything the page writes to the console, to check for exceptions
+	// and Content-Security-Policy violations at the end.
+	var consoleMu sync.Mutex
+	var console []chromedp.ConsoleMessage
+	consoleDone := make(chan struct{})
+	messages := chromedp.Console(bctx)
+	go func() {
+		defer close(consoleDone)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			consoleMu.Lock()
+			console = append(console, m)
+			consoleMu.Unlock()
+		}
+	}()
+
+	page := &browserPage{t: t, ctx: bctx}
+	defer func() {
+		if t.Failed() {
+			t.Logf("page text at failure:\n%s", page.tryEvalString(`document.body.innerText`))
+			consoleMu.Lock()
+			for _, m := range console {
+				t.Logf("console %s (%s): %s", m.Type, m.Source, m.Text)
+			}
+			consoleMu.Unlock()
+		}
+	}()
+
+	// 1. A wrong token: the API answers 401 and the page says so.
+	page.do("open the page", chromedp.Navigate(srv.base+"/"), chromedp.WaitVisible(chromedp.ID("token-input")))
+	page.do("enter a wrong token and the app",
+		chromedp.SendKeys(chromedp.ID("token-input"), "not-the-token"),
+		chromedp.Click(chromedp.ID("token-save")),
+		chromedp.SendKeys(chromedp.ID("app-input"), app),
+		chromedp.Click(chromedp.ID("app-open")))
+	page.waitFor("the 401 message", `!document.getElementById('banner').hidden &&
+		document.getElementById('banner-text').textContent.includes('token missing or wrong') &&
+		!document.getElementById('token-form').hidden`)
+
+	// 2. The right token: kept in sessionStorage, and the app's hooks load.
+	page.do("enter the right token",
+		chromedp.SendKeys(chromedp.ID("token-input"), token),
+		chromedp.Click(chromedp.ID("token-save")))
+	page.waitFor("the app's hooks", `document.getElementById('banner').hidden &&
+		document.querySelectorAll('#hooks-list .hook-card').length === 1`)
+	if got := page.evalString(`sessionStorage.getItem('hookd.token')`); got != token {
+		t.Fatalf("sessionStorage token = %q, want %q", got, token)
+	}
+	if got := page.evalString(`location.hash`); !strings.Contains(got, "app="+app) {
+		t.Fatalf("location.hash = %q, want it to name the app", got)
+	}
+
+	// 3. Create a hook through the form: URL, all events, a header, a secret.
+	hookURL := rcv.srv.URL + "/ci"
+	page.do("fill in the new hook form",
+		chromedp.Click(chromedp.ID("hook-new")),
+		chromedp.WaitVisible(chromedp.ID("hook-url")),
+		chromedp.SendKeys(chromedp.ID("hook-url"), hookURL),
+		chromedp.Click(chromedp.ID("header-add")),
+		chromedp.SendKeys(chromedp.CSS("#header-rows .header-name"), "X-Team"),
+		chromedp.SendKeys(chromedp.CSS("#header-rows .header-value"), "mobile"),
+		chromedp.SendKeys(chromedp.ID("hook-secret"), "s3cret"),
+		chromedp.Click(chromedp.ID("hook-save")))
+	page.waitFor("the new hook's card, selected", `!document.getElementById('hook-dialog').open &&
+		document.querySelectorAll('#hooks-list .hook-card').length === 2 &&
+		document.querySelector('#hooks-list .hook-card.selected') !== null &&
+		!document.getElementById('items-panel').hidden`)
+	card := page.evalString(`document.querySelector('#hooks-list .hook-card.selected').textContent`)
+	for _, want := range []string{hookURL, "all", "has secret", "1 header"} {
+		if !strings.Contains(card, want) {
+			t.Errorf("hook card %q lacks %q", card, want)
+		}
+	}
+	if strings.Contains(page.evalString(`document.body.innerText`), "s3cret") {
+		t.Error("the page shows the secret")
+	}
+	var hooks struct {
+		Data []struct {
+			Slug      string            `json:"slug"`
+			URL       string            `json:"url"`
+			Events    []string          `json:"events"`
+			Headers   map[string]string `json:"headers"`
+			HasSecret bool              `json:"has_secret"`
+		} `json:"data"`
+	}
+	srv.mustCall(t, http.MethodGet, hooksPath, "", auth, http.StatusOK, &hooks)
+	if len(hooks.Data) != 2 {
+		t.Fatalf("API lists %d hooks, want 2", len(hooks.Data))
+	}
+	made := hooks.Data[1]
+	if made.URL != hookURL || fmt.Sprint(made.Events) != "[all]" || made.Headers["X-Team"] != "mobile" || !made.HasSecret {
+		t.Fatalf("hook made through the form = %+v", made)
+	}
+	itemsPath := hooksPath + "/" + made.Slug + "/delivery-items"
+
+	// 4. Build events through the API appear as delivery items on the page.
+	sendBuild := func(eventType, slug string, number, status int) {
+		body := fmt.Sprintf(`{"build_slug":%q,"build_number":%d,"build_status":%d,"build_triggered_workflow":"deploy",`+
+			`"git":{"provider":"github","src_branch":"feature/login","dst_branch":"main","pull_request_id":41}}`, slug, number, status)
+		h := map[string]string{"Authorization": "Bearer " + token, "Bitrise-Event-Type": eventType}
+		srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+app+"/build-events", body, h, http.StatusAccepted, nil)
+	}
+	apiItems := func() itemList {
+		var l itemList
+		srv.mustCall(t, http.MethodGet, itemsPath, "", auth, http.StatusOK, &l)
+		return l
+	}
+	waitItems := func(n int) itemList {
+		var l itemList
+		eventually(t, pageWait, fmt.Sprintf("%d delivery items in the API", n), func() bool {
+			l = apiItems()
+			return len(l.Data) == n
+		})
+		return l
+	}
+
+	sendBuild("build/triggered", "webui-build-1", 1, 0)
+	waitItems(1)
+	page.do("refresh the list", chromedp.Click(chromedp.ID("items-refresh")))
+	page.waitFor("the first item", `document.querySelectorAll('#items-list .item-row').length === 1 &&
+		document.querySelector('#items-list .item-row .status.s2')?.textContent === '200'`)
+
+	sendBuild("build/finished", "webui-build-2", 2, 1)
+	l := waitItems(2)
+	failedSlug := l.Data[0].Slug
+	page.do("refresh the list", chromedp.Click(chromedp.ID("items-refresh")))
+	page.waitFor("the failed item on top", `document.querySelectorAll('#items-list .item-row').length === 2 &&
+		document.querySelector('#items-list .item-row .status').textContent === '503' &&
+		document.querySelector('#items-list .item-row .status').classList.contains('s5')`)
+
+	// 5. Open the failed item: the request and the response, pretty and escaped.
+	page.do("open the failed item", chromedp.Click(chromedp.CSS("#items-list li:first-child .item-row")))
+	page.waitFor("the item's details", `!document.getElementById('detail').hidden &&
+		document.getElementById('req-payload').textContent.includes('webui-build-2')`)
+	payload := page.evalString(`document.getElementById('req-payload').textContent`)
+	for _, want := range []string{"{\n  \"build_slug\": \"webui-build-2\",", "\"build_number\": 2,", "\"git\": {\n    \"provider\": \"github\""} {
+		if !strings.Contains(payload, want) {
+			t.Errorf("payload on the page lacks %q:\n%s", want, payload)
+		}
+	}
+	if !json.Valid([]byte(payload)) {
+		t.Errorf("pretty payload is not JSON:\n%s", payload)
+	}
+	reqHeaders := page.evalString(`document.getElementById('req-headers').textContent`)
+	for _, want := range []string{"Bitrise-Event-Type", "build/finished", "X-Team", "mobile", "Bitrise-Hook-Signature"} {
+		if !strings.Contains(reqHeaders, want) {
+			t.Errorf("request headers on the page lack %q: %s", want, reqHeaders)
+		}
+	}
+	if got := page.evalString(`document.getElementById('resp-body').textContent`); got != busyPage {
+		t.Errorf("response body on the page = %q, want the receiver's HTML as text", got)
+	}
+	if page.evalString(`String(document.getElementById('pwned'))`) != "null" {
+		t.Error("the receiver's HTML was parsed into the page")
+	}
+	if got := page.evalString(`document.getElementById('resp-headers').textContent`); !strings.Contains(got, "Retry-After") {
+		t.Errorf("response headers on the page lack Retry-After: %s", got)
+	}
+
+	// 6. Only failed: the 503 stays, the 200 goes.
+	page.do("filter to failed items", chromedp.Click(chromedp.ID("filter-failed")))
+	page.waitFor("one failed item", `document.querySelectorAll('#items-list .item-row').length === 1 &&
+		!document.getElementById('filter-note').hidden`)
+	page.do("show every item", chromedp.Click(chromedp.ID("filter-failed")))
+	page.waitFor("both items", `document.querySelectorAll('#items-list .item-row').length === 2`)
+
+	// 7. Redeliver: the new item appears on top without a reload, linked.
+	page.evalString(`window.__notReloaded = 'yes'`)
+	page.do("press Redeliver", chromedp.Click(chromedp.ID("redeliver")))
+	page.waitFor("the redelivered item", `document.querySelectorAll('#items-list .item-row').length === 3 &&
+		(document.querySelector('#items-list .item-row .marker')?.textContent || '').startsWith('redelivery of ') &&
+		document.getElementById('redeliver-status').textContent.startsWith('Redelivered as item')`)
+	if page.evalString(`window.__notReloaded`) != "yes" {
+		t.Error("the page reloaded")
+	}
+	l = apiItems()
+	if len(l.Data) != 3 || l.Data[0].RedeliveryOf == nil || *l.Data[0].RedeliveryOf != failedSlug {
+		t.Fatalf("after Redeliver the API has %+v, want a third item redelivering %s", l.Data, failedSlug)
+	}
+	if rcv.count("/ci") != 3 || !bytes.Equal(rcv.bodies("/ci")[2], rcv.bodies("/ci")[1]) {
+		t.Fatalf("receiver /ci got %d requests, want 3 with the last two alike", rcv.count("/ci"))
+	}
+	if got := page.evalString(`document.querySelector('#items-list .item-row .marker').textContent`); !strings.Contains(got, failedSlug[:8]) {
+		t.Errorf("redelivery marker %q does not name %s", got, failedSlug)
+	}
+
+	// 8. Open the redelivery, refresh every hook's last status, and take the pictures.
+	page.do("open the redelivery", chromedp.Click(chromedp.CSS("#items-list li:first-child .item-row")),
+		chromedp.Click(chromedp.ID("items-refresh")))
+	page.waitFor("the redelivery's details and both hooks' last statuses", `
+		document.getElementById('detail-facts').textContent.includes('Redelivery of') &&
+		document.querySelectorAll('#hooks-list .last .status').length === 2`)
+	page.evalString(`(window.scrollTo(0, 0), '')`)
+	shots := t.TempDir()
+	wide := page.screenshot("1280 px", 1280, 900, filepath.Join(shots, "webui-1280.png"))
+	page.screenshot("375 px", 375, 812, filepath.Join(shots, "webui-375.png"))
+	if overflow := page.evalString(`String(document.documentElement.scrollWidth - window.innerWidth)`); overflow != "0" {
+		t.Errorf("at 375 px the page scrolls sideways by %s px", overflow)
+	}
+	if dir := os.Getenv("HOOKD_SCREENSHOT_DIR"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, "webui.png"), wide, 0o644); err != nil {
+			t.Errorf("copy screenshot to HOOKD_SCREENSHOT_DIR: %v", err)
+		} else {
+			t.Logf("screenshot copied to %s", filepath.Join(dir, "webui.png"))
+		}
+	}
+	page.do("back to 1280 px", chromedp.EmulateViewport(1280, 900))
+
+	// 9. Edit the other hook: the form shows what it has; the secret stays.
+	page.do("edit the other hook",
+		chromedp.Click(chromedp.CSS(`#hooks-list li:first-child button[aria-label^="Edit"]`)),
+		chromedp.WaitVisible(chromedp.ID("hook-url")))
+	page.waitFor("the edit form", `document.getElementById('hook-url').value.endsWith('/slack') &&
+		document.querySelector('#hook-form input[value="build/finished"]').checked &&
+		!document.getElementById('secret-remove-label').hidden &&
+		document.getElementById('hook-secret').value === ''`)
+	page.do("switch it to build/triggered",
+		chromedp.Click(chromedp.CSS(`#hook-form input[value="build/finished"]`)),
+		chromedp.Click(chromedp.CSS(`#hook-form input[value="build/triggered"]`)),
+		chromedp.Click(chromedp.ID("hook-save")))
+	page.waitFor("the edited card", `!document.getElementById('hook-dialog').open &&
+		document.querySelector('#hooks-list li:first-child .chips').textContent.startsWith('build/triggered')`)
+	var edited struct {
+		Data struct {
+			Events    []string `json:"events"`
+			HasSecret bool     `json:"has_secret"`
+		} `json:"data"`
+	}
+	srv.mustCall(t, http.MethodGet, hooksPath+"/"+other.Data.Slug, "", auth, http.StatusOK, &edited)
+	if fmt.Sprint(edited.Data.Events) != "[build/triggered]" || !edited.Data.HasSecret {
+		t.Fatalf("edited hook = %+v, want events [build/triggered] and its secret kept", edited.Data)
+	}
+
+	// 10. Delete it, after confirming.
+	page.do("delete the other hook",
+		chromedp.Click(chromedp.CSS(`#hooks-list li:first-child button[aria-label^="Delete"]`)),
+		chromedp.WaitVisible(chromedp.ID("confirm-ok")),
+		chromedp.Click(chromedp.ID("confirm-ok")))
+	page.waitFor("one hook left", `document.querySelectorAll('#hooks-list .hook-card').length === 1`)
+	if status, body := srv.call(t, http.MethodGet, hooksPath+"/"+other.Data.Slug, "", auth); status != http.StatusNotFound {
+		t.Fatalf("deleted hook: GET answered %d %s, want 404", status, body)
+	}
+
+	cancelBrowser()
+	<-consoleDone
+	consoleMu.Lock()
+	defer consoleMu.Unlock()
+	for _, m := range console {
+		if m.IsException() || m.Source == "security" || strings.Contains(m.Text, "Content Security Policy") {
+			t.Errorf("browser console: %s (%s): %s", m.Type, m.Source, m.Text)
+		}
+	}
+	t.Logf("browser session took %s", time.Since(started).Round(time.Millisecond))
+}
+
+// browserPage runs actions on one tab and fails the test with what it was doing.
+type browserPage struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func (p *browserPage) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, pageWait)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		p.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// waitFor polls a JavaScript expression until it is truthy.
+func (p *browserPage) waitFor(what, expr string) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, pageWait)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(pageWait)))
+	if err != nil {
+		p.t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// evalString evaluates a JavaScript expression that gives a string (or null).
+func (p *browserPage) evalString(expr string) string {
+	p.t.Helper()
+	v, err := p.eval(expr)
+	if err != nil {
+		p.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// tryEvalString is evalString for failure reports: it never stops the test.
+func (p *browserPage) tryEvalString(expr string) string {
+	v, err := p.eval(expr)
+	if err != nil {
+		return fmt.Sprintf("(cannot evaluate: %v)", err)
+	}
+	return v
+}
+
+func (p *browserPage) eval(expr string) (string, error) {
+	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[*string](expr))
+	if err != nil || v == nil {
+		return "", err
+	}
+	return *v, nil
+}
+
+// screenshot sets the viewport and saves a full-page PNG.
+func (p *browserPage) screenshot(what string, width, height int64, path string) []byte {
+	p.t.Helper()
+	p.do("resize to "+what, chromedp.EmulateViewport(width, height))
+	p.waitFor("layout at "+what, fmt.Sprintf(`window.innerWidth === %d`, width))
+	ctx, cancel := context.WithTimeout(p.ctx, pageWait)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		p.t.Fatalf("screenshot at %s: %v", what, err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Logf("screenshot at %s: %s (%d bytes)", what, path, len(png))
+	return png
+}
+
+// syncBuffer collects the browser's output from its goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(b)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}

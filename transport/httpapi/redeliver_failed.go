@@ -1,0 +1,154 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/hookd/hookd/domain"
+	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/projections"
+)
+
+// redeliverFailedInput is the body of POST .../redeliver-failed.
+type redeliverFailedInput struct {
+	Since *string `json:"since"`
+}
+
+type redeliverFailedData struct {
+	Requested int      `json:"requested"`
+	Slugs     []string `json:"slugs"`
+}
+
+// Bounds of one Append of a bulk redelivery, well inside one Badger
+// transaction; a bigger selection is appended in several.
+const (
+	bulkAppendMessages = 500
+	bulkAppendBytes    = 1 << 20
+)
+
+// attemptClockSlack is how far out of log order delivery items' created_at
+// may be (attempts are timed when they finish and logged in groups); the
+// scan for items since a time reads this much further back.
+const attemptClockSlack = time.Minute
+
+// redeliverFailed requests a redelivery of each of the hook's failed
+// delivery items created at or after "since", once each (the rule is
+// domain.SelectFailedForRedelivery), and says how many and which.
+func (a *api) redeliverFailed(w http.ResponseWriter, r *http.Request) error {
+	_, h, err := a.hookFromPath(r)
+	if err != nil {
+		return err
+	}
+	var in redeliverFailedInput
+	if err := decodeBody(w, r, &in); err != nil {
+		return err
+	}
+	if in.Since == nil {
+		return &domain.FieldError{Field: "since", Message: "is required: an RFC 3339 time, such as 2026-03-01T10:00:00Z"}
+	}
+	since, err := time.Parse(time.RFC3339, *in.Since)
+	if err != nil {
+		return &domain.FieldError{Field: "since", Message: "must be an RFC 3339 time, such as 2026-03-01T10:00:00Z"}
+	}
+
+	// One bulk request at a time reads the items, appends, and waits for
+	// the views to mark what it requested before the next one reads.
+	a.bulkRedeliveries.Lock()
+	defer a.bulkRedeliveries.Unlock()
+	items, err := a.itemsSince(h.Slug, since)
+	if err != nil {
+		return err
+	}
+	records := make([]domain.DeliveryRecord, 0, len(items))
+	bySlug := make(map[string]projections.DeliveryItemView, len(items))
+	for _, d := range items {
+		bySlug[d.Slug] = d
+		records = append(records, domain.DeliveryRecord{
+			Slug: d.Slug, BuildEventID: d.BuildEventID, CreatedAt: d.CreatedAt, Status: d.ResponseStatus, RedeliveredBy: d.RedeliveredBy,
+		})
+	}
+	out := redeliverFailedData{Slugs: []string{}}
+	var msgs []*message.Message
+	for _, rec := range domain.SelectFailedForRedelivery(records, since) {
+		d := bySlug[rec.Slug]
+		if len(d.RequestPayload) == 0 {
+			continue // nothing to send again, as the single redeliver says
+		}
+		ev := domain.RedeliveryRequested{
+			DeliveryID: a.NewID(), OriginalDeliveryID: d.Slug, HookSlug: h.Slug, AppSlug: h.AppSlug,
+			BuildEventID: d.BuildEventID, EventType: d.EventType, Payload: d.RequestPayload, RequestedAt: a.Now(),
+		}
+		msg, err := eventlog.EncodeEvent(a.NewID(), ev)
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, msg)
+		out.Slugs = append(out.Slugs, ev.DeliveryID)
+	}
+	if err := a.appendBulk(r.Context(), msgs); err != nil {
+		return err
+	}
+	out.Requested = len(out.Slugs)
+	msg := fmt.Sprintf("redelivery requested for %d failed delivery items since %s", out.Requested, since.UTC().Format(time.RFC3339))
+	writeJSON(w, http.StatusOK, struct {
+		Message string              `json:"message"`
+		Data    redeliverFailedData `json:"data"`
+	}{msg, out})
+	return nil
+}
+
+// itemsSince reads the hook's delivery items, newest first, back to those
+// created before since (with attemptClockSlack to spare).
+func (a *api) itemsSince(hookSlug string, since time.Time) ([]projections.DeliveryItemView, error) {
+	stop := since.Add(-attemptClockSlack)
+	var items []projections.DeliveryItemView
+	anchor := ""
+	for {
+		page, err := a.Views.ListDeliveryItems(hookSlug, anchor, MaxLimit)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range page.Items {
+			if d.CreatedAt.Before(stop) {
+				return items, nil
+			}
+			items = append(items, d)
+		}
+		if page.Next == "" {
+			return items, nil
+		}
+		anchor = page.Next
+	}
+}
+
+// appendBulk appends msgs in as few Appends as the bounds allow, then
+// waits until the views show them.
+func (a *api) appendBulk(ctx context.Context, msgs []*message.Message) error {
+	var last uint64
+	for len(msgs) > 0 {
+		n, size := 0, 0
+		for n < len(msgs) && n < bulkAppendMessages && (n == 0 || size+len(msgs[n].Payload) <= bulkAppendBytes) {
+			size += len(msgs[n].Payload)
+			n++
+		}
+		seqs, err := a.Log.Append(ctx, eventlog.Topic, msgs[:n]...)
+		if err != nil {
+			return fmt.Errorf("append %s: %w", domain.NameRedeliveryRequested, err)
+		}
+		last = seqs[len(seqs)-1]
+		msgs = msgs[n:]
+	}
+	if last == 0 {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := a.Waiter.WaitFor(wctx, last); err != nil {
+		a.Logger.Warn("views are behind the log", "seq", last, "err", err)
+	}
+	return nil
+}
