@@ -169,5 +169,5 @@ func humanBytes(n int64) string {
 		v /= unit
 		i++
 	}
-	return fmt.Sprintf("%.1f %s (%d bytes)", v, []string{"KiB", "MiB", "GiB", "TiB"}[i], n)
+	return fmt.Sprintf("%.1f %s", v, []string{"KiB", "MiB", "GiB", "TiB"}[i])
 }

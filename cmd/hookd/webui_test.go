@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 )
 
@@ -345,11 +346,14 @@ func TestWebUIBrowserManagesHooksAndRedelivers(t *testing.T) {
 		document.getElementById('detail-facts').textContent.includes('Redelivery of') &&
 		document.querySelectorAll('#hooks-list .last .status').length === 2`)
 	page.evalString(`(window.scrollTo(0, 0), '')`)
+	page.do("move the mouse off the buttons", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 1, 1))
 	shots := t.TempDir()
 	wide := page.screenshot("1280 px", 1280, 900, filepath.Join(shots, "webui-1280.png"))
 	page.screenshot("375 px", 375, 812, filepath.Join(shots, "webui-375.png"))
 	if overflow := page.evalString(`String(document.documentElement.scrollWidth - window.innerWidth)`); overflow != "0" {
-		t.Errorf("at 375 px the page scrolls sideways by %s px", overflow)
+		t.Errorf("at 375 px the page scrolls sideways by %s px; widest elements: %s", overflow, page.evalString(
+			`[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+				.slice(-5).map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className).join(', ')`))
 	}
 	if dir := os.Getenv("HOOKD_SCREENSHOT_DIR"); dir != "" {
 		if err := os.WriteFile(filepath.Join(dir, "webui.png"), wide, 0o644); err != nil {

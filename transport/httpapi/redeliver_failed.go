@@ -94,6 +94,9 @@ func (a *api) redeliverFailed(w http.ResponseWriter, r *http.Request) error {
 	}
 	out.Requested = len(out.Slugs)
 	msg := fmt.Sprintf("redelivery requested for %d failed delivery items since %s", out.Requested, since.UTC().Format(time.RFC3339))
+	if out.Requested == 0 {
+		msg = fmt.Sprintf("no failed delivery items to redeliver since %s (each is redelivered once)", since.UTC().Format(time.RFC3339))
+	}
 	writeJSON(w, http.StatusOK, struct {
 		Message string              `json:"message"`
 		Data    redeliverFailedData `json:"data"`

@@ -349,7 +349,7 @@
         state.hooks = [];
         state.hooksNext = '';
         renderHooks();
-        $('hooks-empty').hidden = true;
+        $('hooks-empty').textContent = 'Could not load the hooks; see the message above.';
       }
       showError(e);
     } finally {
@@ -422,6 +422,7 @@
       card.dataset.slug = h.slug;
       list.append(card);
     }
+    $('hooks-empty').textContent = 'No hooks yet. Create one to start receiving build events.';
     $('hooks-empty').hidden = state.hooks.length > 0;
     $('hooks-more').hidden = !state.hooksNext;
   }
