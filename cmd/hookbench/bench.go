@@ -66,7 +66,11 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 	b.tmp = tmp
-	defer os.RemoveAll(tmp)
+	if b.cfg.keep {
+		defer b.logf("kept the data in %s", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
 	b.recv, err = startReceivers(b.cfg.hooks)
 	if err != nil {
 		return err
@@ -98,7 +102,12 @@ func (b *bench) run(ctx context.Context) error {
 		sctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
 		rs, err := s.run(sctx)
 		cancel()
-		b.results = append(b.results, rs...)
+		b.dropData()
+		for _, r := range rs {
+			if r != nil {
+				b.results = append(b.results, r)
+			}
+		}
 		if err != nil {
 			b.logf("%s FAILED: %v", s.name, err)
 			b.failed = append(b.failed, s.name)
@@ -116,9 +125,24 @@ func (b *bench) run(ctx context.Context) error {
 	return nil
 }
 
-// scenarioDir makes a fresh directory for one scenario's data.
+// scenarioDir makes a fresh directory for one scenario's data; it lasts
+// until the scenario's end.
 func (b *bench) scenarioDir(name string) (string, error) {
 	return os.MkdirTemp(b.tmp, name+"-")
+}
+
+// dropData removes the finished scenario's data (its processes have
+// exited), unless --keep-data.
+func (b *bench) dropData() {
+	if b.cfg.keep {
+		return
+	}
+	entries, _ := os.ReadDir(b.tmp)
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(b.tmp, e.Name())); err != nil {
+			b.logf("remove %s: %v", e.Name(), err)
+		}
+	}
 }
 
 // checkRun notes what went wrong in a run in r: failed sends, deliveries

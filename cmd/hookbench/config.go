@@ -22,6 +22,7 @@ type config struct {
 	quick        bool
 	only         []string // empty: all
 	tmp          string
+	keep         bool // keep the data directories
 
 	events      int // build events in fan-out and single
 	hooks       int // hooks (and receivers) in fan-out
@@ -77,6 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.quick, "quick", false, "tiny sizes (a smoke test, < 60 s); explicit flags still win")
 	fs.StringVar(&only, "only", "", "comma-separated scenarios to run (default all): "+strings.Join(scenarioNames, ","))
 	fs.StringVar(&c.tmp, "tmp", "", "directory for temporary data (default the system's)")
+	fs.BoolVar(&c.keep, "keep-data", false, "keep the generated data directories (to inspect or profile) and print where")
 	fs.IntVar(&c.events, "events", 20000, "build events sent in fan-out and single")
 	fs.IntVar(&c.hooks, "hooks", 10, "hooks in fan-out, each with its own receiver")
 	fs.IntVar(&c.senders, "senders", 64, "concurrent senders of build events to hookd")

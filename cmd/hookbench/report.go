@@ -63,6 +63,29 @@ func (r *result) extra(k string, v any) {
 	r.Extra[k] = v
 }
 
+// legend says what each column means.
+const legend = `- hookd / baseline: rates per second of wall time; for latency and query,
+  the p99 in ms. ratio: hookd / baseline (for times: how many times the
+  baseline's).
+- raw: a plain Go client POSTs the same bodies with the same headers to the
+  same receivers, with the concurrency hookd may use (min(--max-in-flight,
+  receivers × --max-per-host)); latency column: one POST's round trip.
+- fan-out, single: first build event sent to last delivery received;
+  latency column: a build event's POST until its 202.
+- latency: a steady rate to one hook; from each event's 202 to its receipt
+  (0 when the receipt came first). Baseline: a direct POST at the same rate,
+  from its send to its receipt.
+- append: durable Publish calls in this process; latency column: one Publish.
+  Baseline: one writer, batches of the same entries, db.Sync per batch.
+- rebuild: projections.Rebuild into empty views; baseline: store.NewReader
+  plus eventlog.DecodeEntry over the same log.
+- query: sequential GETs of 50 items on one keep-alive connection; baseline:
+  Views.ListDeliveryItems in this process.
+- peak RSS: VmHWM of the hookd process, or of hookbench for in-process rows
+  (reset before each); anon: peak RssAnon (heap and other private memory,
+  without the file pages of Badger's memory-mapped tables).
+`
+
 // writeReport prints the Markdown table and then one JSON line per result.
 func writeReport(w io.Writer, results []*result) {
 	fmt.Fprintln(w, "| scenario | hookd | baseline | ratio | p50 / p99 / p99.9 | peak RSS |")
@@ -71,6 +94,8 @@ func writeReport(w io.Writer, results []*result) {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n",
 			r.Scenario, fmtValue(r.Value, r.Unit, r.Scenario), fmtBaseline(r), fmtRatio(r), fmtLatency(r), fmtRSS(r))
 	}
+	fmt.Fprintln(w)
+	fmt.Fprint(w, legend)
 	var notes []string
 	for _, r := range results {
 		for _, n := range r.Notes {

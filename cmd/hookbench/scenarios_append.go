@@ -102,7 +102,6 @@ func (b *bench) appendRun(ctx context.Context, name string, size, n int) (*resul
 	if r.Count < int64(n) {
 		r.note("stopped after %s: %d of %d events appended", b.cfg.appendMax, r.Count, n)
 	}
-	r.note("latency column: one Publish until it returned (durable)")
 	if err := errs.firstErr(); err != nil {
 		b.logf("%s: first error: %v", name, err)
 	}

@@ -59,11 +59,14 @@ func (b *bench) latency(ctx context.Context) ([]*result, error) {
 		r.extra("from_send_p50_ms", fs50)
 		r.extra("from_send_p99_ms", fs99)
 		r.extra("receipt_before_202", run.early)
+		r.extra("histogram_ms", histogram(run.lat))
+		if len(run.slowAt) > 0 {
+			r.extra("over_100ms_at_s", run.slowAt)
+		}
 		r.extra("late_sends", run.late)
 		if run.late > 0 {
 			r.note("%d sends started over 5 ms late (the senders could not keep the rate)", run.late)
 		}
-		r.note("hookd column: p99 from the 202 to the receipt; baseline: p99 of a direct POST, send to receipt")
 	}
 	b.checkRun(r, p)
 	b.logf("%s: p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms (baseline p99 %.2f ms)", name, r.P50, r.P99, r.P999, r.BaseP99)
@@ -76,8 +79,9 @@ type steadyRun struct {
 	errors   int64
 	lost     int64
 	dups     int64
-	early    int64 // receipts seen before the client had the 202
-	late     int64 // sends started more than 5 ms after their slot
+	early    int64     // receipts seen before the client had the 202
+	late     int64     // sends started more than 5 ms after their slot
+	slowAt   []float64 // when (s after the start) the first events over 100 ms were sent
 	seconds  float64
 }
 
@@ -150,6 +154,9 @@ func (b *bench) steady(ctx context.Context, n int, send func(context.Context, *h
 			d = 0
 		}
 		run.lat = append(run.lat, d)
+		if d > 100*time.Millisecond && len(run.slowAt) < 20 {
+			run.slowAt = append(run.slowAt, sentAt[i].Sub(start).Round(time.Millisecond).Seconds())
+		}
 		run.fromSend = append(run.fromSend, at.Sub(sentAt[i]))
 	}
 	if err := errs.firstErr(); err != nil {
@@ -159,4 +166,22 @@ func (b *bench) steady(ctx context.Context, n int, send func(context.Context, *h
 		return run, fmt.Errorf("no deliveries arrived (%d errors, first: %v)", run.errors, errs.firstErr())
 	}
 	return run, ctx.Err()
+}
+
+// histogram counts ds in buckets by upper bound in ms ("≤1", ..., ">1000").
+func histogram(ds []time.Duration) map[string]int {
+	bounds := []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000}
+	h := map[string]int{}
+	for _, d := range ds {
+		ms := float64(d) / float64(time.Millisecond)
+		k := ">1000"
+		for _, b := range bounds {
+			if ms <= b {
+				k = fmt.Sprintf("≤%g", b)
+				break
+			}
+		}
+		h[k]++
+	}
+	return h
 }

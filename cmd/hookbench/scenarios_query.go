@@ -132,10 +132,10 @@ func (b *bench) query(ctx context.Context) ([]*result, error) {
 	}
 	for _, r := range out {
 		r.PeakRSS, r.PeakAnon = rssServe, anonServe
-		r.note("hookd column: p99 over HTTP (sequential GETs, one connection); %d items, %d events in the log", items, gen.events)
-		if spec.noBuilds {
-			r.note("the log holds the hook and its delivery attempts, not their build events (--query-builds adds them)")
-		}
+	}
+	first.note("%d items of one hook, %d events in the log", items, gen.events)
+	if spec.noBuilds {
+		first.note("the log holds the hook and its delivery attempts, not their build events (--query-builds adds them)")
 	}
 	b.checkRun(first, p)
 	b.logf("query: HTTP p99 first %.2f ms, page %d %.2f ms; hookd serve peak RSS %.0f MiB", first.P99, page, deep.P99, float64(rssServe)/(1<<20))

@@ -17,6 +17,7 @@ import (
 	"github.com/hookd/hookd/internal/sealer"
 	"github.com/hookd/hookd/projections"
 	"github.com/hookd/hookd/transport/httpapi"
+	"github.com/hookd/hookd/transport/metrics"
 	"github.com/hookd/hookd/transport/webhook"
 	"github.com/hookd/hookd/transport/webui"
 )
@@ -48,7 +49,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	logger.Info("hook secrets are sealed at rest", "key", keySource)
 	logDir, viewsDir := dataDirs(cfg.data)
-	store, err := eventlog.Open(logDir, eventlog.Options{Logger: logger})
+	reg, obs, err := newMetrics()
+	if err != nil {
+		return err
+	}
+	store, err := eventlog.Open(logDir, eventlog.Options{Logger: logger, OnAppend: obs.LogAppended})
 	if err != nil {
 		return err
 	}
@@ -70,12 +75,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
+	if err := watchLog(obs, store, runner); err != nil {
+		return err
+	}
 	pub := eventlog.NewPublisher(store)
 	defer pub.Close()
 	sender := webhook.NewSender(webhook.SenderConfig{
 		ConnectTimeout: cfg.connectTimeout, Timeout: cfg.sendTimeout, AllowPrivateTargets: cfg.allowPrivateTargets,
 	})
-	dispatcher := webhook.NewDispatcher(store, pub, sender, webhook.DispatcherConfig{Secrets: secrets, Workers: cfg.workers, PerHost: cfg.maxPerHost, Logger: logger})
+	dispatcher := webhook.NewDispatcher(store, pub, sender, webhook.DispatcherConfig{Secrets: secrets, Workers: cfg.workers, PerHost: cfg.maxPerHost, Logger: logger, Observer: obs})
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -87,6 +95,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			Targets: webhook.TargetGuard{AllowPrivate: cfg.allowPrivateTargets},
 			Ready:   readiness(store, runner),
 			UI:      webui.Handler(),
+			Metrics: metrics.Handler(reg, logger), ObserveRequest: obs.HTTPRequest,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

@@ -64,6 +64,10 @@ type Config struct {
 	UI      http.Handler
 	Metrics http.Handler
 	Ready   func(ctx context.Context) error
+	// ObserveRequest, if set, is called after each request that matched a
+	// route, with the route's path template (never the raw path), the
+	// method, the status answered and the time taken. For metrics.
+	ObserveRequest func(route, method string, status int, d time.Duration)
 	// Now and NewID make times and ids at the edge; defaults: UTC clock, UUIDv4.
 	Now   func() time.Time
 	NewID func() string
@@ -104,6 +108,9 @@ func NewRouter(cfg Config) http.Handler {
 	// Routes sit on the root router with their full paths: under a
 	// PathPrefix subrouter, gorilla/mux v1.8.1 forgets a method mismatch
 	// when a later route shares the prefix, and answers 404 instead of 405.
+	if cfg.ObserveRequest != nil {
+		r.Use(observe(cfg.ObserveRequest)) // first, so it sees 401s too
+	}
 	r.Use(a.authenticate)
 	const hooks = "/v0.1/apps/{app-slug}/outgoing-webhooks"
 	const hook = hooks + "/{webhook-slug}"

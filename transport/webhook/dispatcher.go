@@ -53,7 +53,26 @@ type DispatcherConfig struct {
 	// Default 256 per worker.
 	Queue  int
 	Logger *slog.Logger
+	// Observer, if set, is told when each delivery starts and finishes
+	// (for metrics). Default: none.
+	Observer Observer
 }
+
+// Observer watches deliveries; *metrics.Metrics is one. Its methods are
+// called from the sending workers, concurrently.
+type Observer interface {
+	// DeliveryStarted: a worker took a delivery.
+	DeliveryStarted()
+	// DeliveryFinished: the delivery was sent (or found unsendable) and its
+	// recording ended; status is the response's (0 for none), err the
+	// delivery's error ("" for none), d the time spent sending.
+	DeliveryFinished(eventType string, status int, err string, d time.Duration)
+}
+
+type noObserver struct{}
+
+func (noObserver) DeliveryStarted()                                    {}
+func (noObserver) DeliveryFinished(string, int, string, time.Duration) {}
 
 // Dispatcher reads the log in order, decides which hooks each build event
 // goes to from the hooks configured before it, and hands the sends to a
@@ -104,6 +123,9 @@ func NewDispatcher(store *eventlog.Store, pub *eventlog.Publisher, sender *Sende
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
 	}
 	return &Dispatcher{
 		store: store, pub: pub, sender: sender, logger: cfg.Logger, cfg: cfg,
@@ -280,6 +302,9 @@ func (d *Dispatcher) deliver(j job) {
 		DeliveryID: j.deliveryID, HookSlug: j.hookSlug, AppSlug: j.appSlug, BuildEventID: j.buildEventID,
 		EventType: j.eventType, RedeliveryOf: j.redeliveryOf,
 	}
+	d.cfg.Observer.DeliveryStarted()
+	var sendTime time.Duration
+	defer func() { d.cfg.Observer.DeliveryFinished(j.eventType, statusOf(ev.Response), ev.Error, sendTime) }()
 	if !j.hookFound {
 		ev.Error = "not sent: the webhook was deleted before the redelivery was sent"
 		ev.Request = domain.OutgoingRequest{Headers: map[string]string{}, Body: j.body}
@@ -296,6 +321,7 @@ func (d *Dispatcher) deliver(j job) {
 			ev.Request = domain.BuildRequest(j.hook, j.eventType, j.body, msgID, at, secrets)
 			out := d.sender.Send(context.Background(), ev.Request)
 			ev.Response, ev.Error, ev.DurationMS = out.Response, out.Error, out.Duration.Milliseconds()
+			sendTime = out.Duration
 		}
 	}
 	ev.AttemptedAt = time.Now().UTC()

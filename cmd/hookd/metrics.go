@@ -1,0 +1,36 @@
+package main
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/projections"
+	"github.com/hookd/hookd/transport/metrics"
+	"github.com/hookd/hookd/transport/webhook"
+)
+
+// projectionsGroup labels the views' lag in hookd_consumer_lag.
+const projectionsGroup = "projections"
+
+// newMetrics makes the registry /metrics serves (Go runtime and process
+// collectors included) and hookd's collectors on it.
+func newMetrics() (*prometheus.Registry, *metrics.Metrics, error) {
+	reg := metrics.NewRegistry()
+	m, err := metrics.New(reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return reg, m, nil
+}
+
+// watchLog adds the log's head and the lag of the dispatcher (from its
+// committed consumer-group offset, which advances in batches while busy)
+// and of the views, all read when scraped.
+func watchLog(m *metrics.Metrics, store *eventlog.Store, runner *projections.Runner) error {
+	return m.WatchLog(
+		func() (uint64, error) { return store.Head(eventlog.Topic) },
+		map[string]metrics.Position{
+			webhook.ConsumerGroup: func() (uint64, error) { return store.Offset(eventlog.Topic, webhook.ConsumerGroup) },
+			projectionsGroup:      func() (uint64, error) { return runner.Applied(), nil },
+		})
+}
