@@ -28,8 +28,8 @@ var ErrUnavailable = errors.New("eventlog: log unavailable")
 type Options struct {
 	// Logger receives the store's and Badger's logs. Default: discard.
 	Logger *slog.Logger
-	// MaxGroupBytes caps the payload bytes one group commit writes.
-	// Default 4 MiB.
+	// MaxGroupBytes caps what one group commit writes, as estimated by
+	// TxnCost. Default MaxTxnBytes().
 	MaxGroupBytes int
 	// MaxGroupEntries caps the entries one group commit writes. Default 4096.
 	MaxGroupEntries int
@@ -45,7 +45,7 @@ func (o *Options) setDefaults() {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.MaxGroupBytes <= 0 {
-		o.MaxGroupBytes = 4 << 20
+		o.MaxGroupBytes = maxTxnBytes
 	}
 	if o.MaxGroupEntries <= 0 {
 		o.MaxGroupEntries = 4096
@@ -97,18 +97,8 @@ type appendResult struct {
 // another process gives a clear error instead of waiting.
 func Open(dir string, opts Options) (*Store, error) {
 	opts.setDefaults()
-	bopts := badger.DefaultOptions(dir).
-		WithLogger(badgerLogger{opts.Logger}).
-		// Durability comes from one explicit Sync per group commit.
-		WithSyncWrites(false).
-		WithNumVersionsToKeep(1).
-		WithMemTableSize(32 << 20).
-		WithNumMemtables(3).
-		WithBlockCacheSize(32 << 20).
-		WithIndexCacheSize(16 << 20).
-		WithNumCompactors(2).
-		WithCompactL0OnClose(false)
-	db, err := badger.Open(bopts)
+	// Durability comes from one explicit Sync per group commit.
+	db, err := badger.Open(BadgerOptions(dir, opts.Logger, "badger-log"))
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
 			return nil, fmt.Errorf("open event log in %s: the directory is in use by another hookd process: %w", dir, err)
@@ -164,7 +154,7 @@ func (s *Store) Append(ctx context.Context, topic string, msgs ...AppendMessage)
 	req := &appendRequest{topic: topic, msgs: make([]appendMsg, len(msgs)), done: make(chan appendResult, 1)}
 	for i, m := range msgs {
 		req.msgs[i] = appendMsg{uuid: m.UUID, metadata: m.Metadata, payload: m.Payload}
-		req.bytes += len(m.Payload) + len(m.UUID) + 64
+		req.bytes += TxnCost(len(topic)+10, len(m.Payload)+len(m.UUID)+hashedHeaderBytes(m.Metadata))
 	}
 	s.sendMu.RLock()
 	if s.closed {
@@ -500,18 +490,12 @@ func (s *Store) commitOffset(topic, group string, seq uint64) error {
 	return nil
 }
 
-// badgerLogger sends Badger's logs to slog; its info chatter goes to debug.
-type badgerLogger struct{ l *slog.Logger }
-
-func (b badgerLogger) Errorf(f string, a ...any) {
-	b.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
-}
-func (b badgerLogger) Warningf(f string, a ...any) {
-	b.l.Warn(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
-}
-func (b badgerLogger) Infof(f string, a ...any) {
-	b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
-}
-func (b badgerLogger) Debugf(f string, a ...any) {
-	b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
+// hashedHeaderBytes estimates an entry's bytes besides UUID and payload:
+// format, hashes, time and metadata.
+func hashedHeaderBytes(md map[string]string) int {
+	n := 1 + 2*HashSize + 8 + 2
+	for k, v := range md {
+		n += len(k) + len(v) + 4
+	}
+	return n
 }

@@ -192,9 +192,11 @@ func TestFailedGroupDoesNotAdvanceChain(t *testing.T) {
 	ctx := testContext(t)
 	publishN(t, store, "ok", 2)
 
-	big := make([]eventlog.AppendMessage, 6) // 6 × 900 KiB: over Badger's 4.8 MB per transaction
+	// 200 × 30 KiB values, each kept in the LSM tree (under the value
+	// threshold): over Badger's per-transaction limit.
+	big := make([]eventlog.AppendMessage, 200)
 	for i := range big {
-		big[i] = eventlog.AppendMessage{UUID: fmt.Sprint("big-", i), Payload: bytes.Repeat([]byte("x"), 900<<10)}
+		big[i] = eventlog.AppendMessage{UUID: fmt.Sprint("big-", i), Payload: bytes.Repeat([]byte("x"), 30<<10)}
 	}
 	if _, err := store.Append(ctx, eventlog.Topic, big...); err == nil {
 		t.Fatal("an append too big for one transaction succeeded")

@@ -11,10 +11,6 @@ import (
 	"github.com/hookd/hookd/eventlog"
 )
 
-// maxTxnBytes keeps one apply transaction well inside Badger's limit
-// (15% of the 32 MiB memtable).
-const maxTxnBytes = 2 << 20
-
 // Apply folds entries, which must follow the checkpoint without a gap, into
 // the views. Each transaction writes its views and the checkpoint together.
 // Entries at or below the checkpoint are skipped, so applying is idempotent.
@@ -40,7 +36,7 @@ func (v *Views) applyTxn(entries []eventlog.Entry) (int, error) {
 	w := &writer{txn: txn}
 	n := 0
 	for _, e := range entries {
-		if n > 0 && w.bytes >= maxTxnBytes {
+		if n > 0 && w.bytes >= eventlog.MaxTxnBytes()/2 {
 			break
 		}
 		n++
@@ -70,7 +66,7 @@ type writer struct {
 }
 
 func (w *writer) set(k, val []byte) error {
-	w.bytes += len(k) + len(val)
+	w.bytes += eventlog.TxnCost(len(k), len(val))
 	return w.txn.Set(k, val)
 }
 

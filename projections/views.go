@@ -13,6 +13,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/hookd/hookd/domain"
+	"github.com/hookd/hookd/eventlog"
 )
 
 // HookView is a hook as the API lists it. It never holds the secret.
@@ -73,18 +74,10 @@ func OpenViews(dir string, logger *slog.Logger) (*Views, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	opts := badger.DefaultOptions(dir).
-		WithLogger(badgerLogger{logger}).
-		// The checkpoint is written with the views, so after a crash they
-		// are consistent with each other and the log is replayed from there.
-		WithSyncWrites(false).
-		WithNumVersionsToKeep(1).
-		WithMemTableSize(32 << 20).
-		WithNumMemtables(3).
-		WithBlockCacheSize(32 << 20).
-		WithIndexCacheSize(16 << 20).
-		WithCompactL0OnClose(false)
-	db, err := badger.Open(opts)
+	// Not synced: the checkpoint is written with the views, so after a
+	// crash they are consistent with each other and the log is replayed
+	// from there.
+	db, err := badger.Open(eventlog.BadgerOptions(dir, logger, "badger-views"))
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
 			return nil, fmt.Errorf("open views in %s: the directory is in use by another hookd process: %w", dir, err)
@@ -298,19 +291,4 @@ func DecodeAnchor(anchor string) (uint64, error) {
 		return 0, ErrBadAnchor
 	}
 	return seq, nil
-}
-
-type badgerLogger struct{ l *slog.Logger }
-
-func (b badgerLogger) Errorf(f string, a ...any) {
-	b.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger-views")
-}
-func (b badgerLogger) Warningf(f string, a ...any) {
-	b.l.Warn(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger-views")
-}
-func (b badgerLogger) Infof(f string, a ...any) {
-	b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger-views")
-}
-func (b badgerLogger) Debugf(f string, a ...any) {
-	b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger-views")
 }

@@ -41,11 +41,11 @@ type hookdProc struct {
 }
 
 // childEnv is this environment without HOOKD_*, so a developer's settings
-// do not change what is measured.
+// do not change what is measured; HOOKD_PPROF passes, to profile a run.
 func childEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "HOOKD_") {
+		if !strings.HasPrefix(kv, "HOOKD_") || strings.HasPrefix(kv, "HOOKD_PPROF=") {
 			env = append(env, kv)
 		}
 	}

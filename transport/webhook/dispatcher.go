@@ -291,12 +291,13 @@ func (d *Dispatcher) work() {
 			return
 		}
 		d.deliver(j)
-		d.queue.done(j)
 	}
 }
 
 // deliver sends one job and records the attempt. It runs to completion even
-// during shutdown, bounded by the sender's timeout.
+// during shutdown, bounded by the sender's timeout. The receiver's slot is
+// freed as soon as the send is over, so the next send to that host does not
+// wait for this attempt's fsync; the worker still holds the total bound.
 func (d *Dispatcher) deliver(j job) {
 	ev := domain.DeliveryAttempted{
 		DeliveryID: j.deliveryID, HookSlug: j.hookSlug, AppSlug: j.appSlug, BuildEventID: j.buildEventID,
@@ -325,6 +326,7 @@ func (d *Dispatcher) deliver(j job) {
 		}
 	}
 	ev.AttemptedAt = time.Now().UTC()
+	d.queue.done(j)
 	msg, err := eventlog.EncodeEvent(uuid.NewString(), ev)
 	if err == nil {
 		_, err = d.pub.Append(context.Background(), eventlog.Topic, msg)
