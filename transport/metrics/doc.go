@@ -10,7 +10,7 @@
 //
 // Metrics:
 //
-//	hookd_deliveries_total{outcome,event_type}        counter: delivery attempts recorded; outcome is 2xx, 3xx, 4xx, 5xx or error
+//	hookd_deliveries_total{outcome,event_type}        counter: delivery attempts made; outcome is 2xx, 3xx, 4xx, 5xx or error
 //	hookd_delivery_duration_seconds{outcome}          histogram: time to send one delivery
 //	hookd_deliveries_in_flight                        gauge: deliveries being sent or recorded now
 //	hookd_log_appends_total                           counter: entries durably appended to the log

@@ -85,7 +85,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		reg: reg,
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookd_deliveries_total",
-			Help: "Delivery attempts recorded, by outcome (2xx, 3xx, 4xx, 5xx, or error when no response arrived) and build event type.",
+			Help: "Delivery attempts made, by outcome (2xx, 3xx, 4xx, 5xx, or error when no response arrived) and build event type.",
 		}, []string{"outcome", "event_type"}),
 		deliveryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hookd_delivery_duration_seconds",
