@@ -14,7 +14,6 @@ import (
 // bench runs the scenarios and collects their rows.
 type bench struct {
 	cfg     config
-	out     io.Writer
 	log     io.Writer
 	start   time.Time
 	tmp     string
@@ -25,8 +24,8 @@ type bench struct {
 	rawFan, rawSingle *result // baselines of fan-out and single
 }
 
-func newBench(cfg config, stdout, stderr io.Writer) *bench {
-	return &bench{cfg: cfg, out: stdout, log: stderr}
+func newBench(cfg config, stderr io.Writer) *bench {
+	return &bench{cfg: cfg, log: stderr}
 }
 
 func (b *bench) logf(format string, a ...any) {
@@ -50,6 +49,8 @@ func (b *bench) needsHookd() bool {
 	return false
 }
 
+// run runs the scenarios, then removes its data; b.results holds the rows,
+// also of a run that failed or was interrupted.
 func (b *bench) run(ctx context.Context) error {
 	b.start = time.Now()
 	if b.needsHookd() {
@@ -103,19 +104,23 @@ func (b *bench) run(ctx context.Context) error {
 		rs, err := s.run(sctx)
 		cancel()
 		b.dropData()
+		var rows []*result
 		for _, r := range rs {
 			if r != nil {
-				b.results = append(b.results, r)
+				rows = append(rows, r)
 			}
 		}
 		if err != nil {
 			b.logf("%s FAILED: %v", s.name, err)
 			b.failed = append(b.failed, s.name)
-			b.results = append(b.results, &result{Scenario: s.name, Notes: []string{"failed: " + firstLine(err.Error())}})
+			if len(rows) == 0 {
+				rows = append(rows, &result{Scenario: s.name})
+			}
+			rows[0].note("FAILED: %s", firstLine(err.Error()))
 		}
+		b.results = append(b.results, rows...)
 	}
 	b.logf("done in %s", time.Since(b.start).Round(time.Second))
-	writeReport(b.out, b.results)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("interrupted: %w", err)
 	}

@@ -41,11 +41,15 @@ type genLog struct {
 	events int
 }
 
-// Batches handed to Store.Append: well inside one Badger transaction.
-const (
-	genBatchEntries = 4096
-	genBatchBytes   = 2 << 20
-)
+// genBatchEntries caps the entries handed to one Store.Append; their
+// bytes stay within eventlog.MaxTxnBytes, one Badger transaction.
+const genBatchEntries = 4096
+
+// genCost overestimates what an entry adds to the log's transaction: the
+// stored header (hashes, time, UUID, metadata) is under 200 bytes.
+func genCost(msg eventlog.AppendMessage) int {
+	return eventlog.TxnCost(len(eventlog.Topic)+10, len(msg.Payload)+len(msg.UUID)+200)
+}
 
 // generateLog appends the history spec describes to store, in big batches
 // (the encoding runs beside the appending).
@@ -83,21 +87,31 @@ func (g *genLog) encode(ctx context.Context, spec genSpec, out chan<- []eventlog
 	base := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	var batch []eventlog.AppendMessage
 	bytes, written := 0, 0
+	send := func() error {
+		select {
+		case out <- batch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		batch, bytes = make([]eventlog.AppendMessage, 0, genBatchEntries), 0
+		return nil
+	}
 	emit := func(ev domain.Event) error {
 		msg, err := eventlog.EncodeEvent(uuid.NewString(), ev)
 		if err != nil {
 			return err
 		}
-		batch = append(batch, eventlog.AppendMessage{UUID: msg.UUID, Metadata: msg.Metadata, Payload: msg.Payload})
-		bytes += len(msg.Payload) + 100
-		written++
-		if len(batch) >= genBatchEntries || bytes >= genBatchBytes {
-			select {
-			case out <- batch:
-			case <-ctx.Done():
-				return ctx.Err()
+		am := eventlog.AppendMessage{UUID: msg.UUID, Metadata: msg.Metadata, Payload: msg.Payload}
+		if len(batch) > 0 && bytes+genCost(am) > eventlog.MaxTxnBytes() {
+			if err := send(); err != nil {
+				return err
 			}
-			batch, bytes = make([]eventlog.AppendMessage, 0, genBatchEntries), 0
+		}
+		batch = append(batch, am)
+		bytes += genCost(am)
+		written++
+		if len(batch) >= genBatchEntries {
+			return send()
 		}
 		return nil
 	}
@@ -173,11 +187,7 @@ func (g *genLog) encode(ctx context.Context, spec genSpec, out chan<- []eventlog
 		}
 	}
 	if len(batch) > 0 {
-		select {
-		case out <- batch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return send()
 	}
 	return nil
 }

@@ -32,8 +32,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hookbench: %v\n", err)
 		return 2
 	}
-	b := newBench(cfg, stdout, stderr)
-	if err := b.run(ctx); err != nil {
+	b := newBench(cfg, stderr)
+	err = b.run(ctx)
+	// After the run cleaned up: a reader that goes away early cannot
+	// leave data or processes behind.
+	writeReport(stdout, b.results)
+	if err != nil {
 		fmt.Fprintf(stderr, "hookbench: %v\n", err)
 		return 1
 	}

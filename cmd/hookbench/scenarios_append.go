@@ -134,32 +134,16 @@ func appendPayload(dst []byte, rng *rand.Rand, id string, i int64, size int) []b
 	return append(dst, '"', '}')
 }
 
-// logBadgerOptions are the options eventlog.Open gives Badger
-// (eventlog/store.go); keep them in step.
-func logBadgerOptions(dir string) badger.Options {
-	return badger.DefaultOptions(dir).
-		WithLogger(quietBadger{}).
-		WithSyncWrites(false).
-		WithNumVersionsToKeep(1).
-		WithMemTableSize(32 << 20).
-		WithNumMemtables(3).
-		WithBlockCacheSize(32 << 20).
-		WithIndexCacheSize(16 << 20).
-		WithNumCompactors(2).
-		WithCompactL0OnClose(false)
-}
-
-// Group caps as eventlog's defaults: entries and payload bytes per commit.
-const (
-	rawGroupEntries = 4096
-	rawGroupBytes   = 4 << 20
-)
+// rawGroupEntries caps a raw batch as eventlog caps a group commit by
+// default; its bytes are capped by eventlog.MaxTxnBytes, as the log's are.
+const rawGroupEntries = 4096
 
 // rawBadgerAppend writes n entries of the log's layout and size (format
 // byte, two hashes, time, UUID, metadata, payload) under the log's keys,
 // in batches each committed and then fsynced with db.Sync, from one writer.
 func rawBadgerAppend(ctx context.Context, dir string, size, n int, limit time.Duration) (float64, int64, error) {
-	db, err := badger.Open(logBadgerOptions(dir))
+	// The options eventlog.Open gives the log's Badger.
+	db, err := badger.Open(eventlog.BadgerOptions(dir, nil, "bench-raw"))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -174,12 +158,16 @@ func rawBadgerAppend(ctx context.Context, dir string, size, n int, limit time.Du
 	for seq < uint64(n) && ctx.Err() == nil && time.Now().Before(deadline) {
 		txn := db.NewTransaction(true)
 		bytes, entries := 0, 0
-		for seq < uint64(n) && entries < rawGroupEntries && bytes < rawGroupBytes {
+		for seq < uint64(n) && entries < rawGroupEntries {
 			id := uuid.NewString()
 			payload = appendPayload(payload[:0], rng, id, int64(seq), size)
 			val := rawEntry(rng, id, payload)
+			key := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), seq+1)
+			cost := eventlog.TxnCost(len(key), len(val))
+			if entries > 0 && bytes+cost > eventlog.MaxTxnBytes() {
+				break // this entry starts the next batch
+			}
 			seq++
-			key := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), seq)
 			err := txn.Set(key, val)
 			if errors.Is(err, badger.ErrTxnTooBig) {
 				// Full before the caps: commit this batch, start the next.
@@ -194,7 +182,7 @@ func rawBadgerAppend(ctx context.Context, dir string, size, n int, limit time.Du
 				txn.Discard()
 				return 0, 0, err
 			}
-			bytes += len(payload) + len(id) + 64
+			bytes += cost
 			entries++
 		}
 		if err := commitSync(db, txn); err != nil {
@@ -232,11 +220,3 @@ func appendStr(dst []byte, s string) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(s)))
 	return append(dst, s...)
 }
-
-// quietBadger drops Badger's own logging.
-type quietBadger struct{}
-
-func (quietBadger) Errorf(string, ...any)   {}
-func (quietBadger) Warningf(string, ...any) {}
-func (quietBadger) Infof(string, ...any)    {}
-func (quietBadger) Debugf(string, ...any)   {}

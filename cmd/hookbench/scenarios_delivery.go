@@ -23,19 +23,19 @@ func (b *bench) raw(ctx context.Context) ([]*result, error) {
 	var out []*result
 	if b.cfg.wants("raw") || b.cfg.wants("fanout") {
 		r, err := b.rawRun(ctx, fmt.Sprintf("raw ×%d receivers", b.cfg.hooks), b.recv.urls[:b.cfg.hooks])
+		out = append(out, r)
 		if err != nil {
 			return out, err
 		}
 		b.rawFan = r
-		out = append(out, r)
 	}
 	if b.cfg.wants("raw") || b.cfg.wants("single") {
 		r, err := b.rawRun(ctx, "raw ×1 receiver", b.recv.urls[:1])
+		out = append(out, r)
 		if err != nil {
 			return out, err
 		}
 		b.rawSingle = r
-		out = append(out, r)
 	}
 	return out, nil
 }
