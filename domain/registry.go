@@ -94,3 +94,26 @@ func (r *HookRegistry) Match(appSlug, eventType string) []Hook {
 	}
 	return out
 }
+
+// Hooks returns copies of every hook, each app's in creation order, apps
+// in no particular order; NewHookRegistryFrom(r.Hooks()) equals r.
+func (r *HookRegistry) Hooks() []Hook {
+	out := make([]Hook, 0, len(r.hooks))
+	for _, slugs := range r.order {
+		for _, slug := range slugs {
+			out = append(out, *r.hooks[slug])
+		}
+	}
+	return out
+}
+
+// NewHookRegistryFrom rebuilds a registry from Hooks' result.
+func NewHookRegistryFrom(hooks []Hook) *HookRegistry {
+	r := NewHookRegistry()
+	for _, h := range hooks {
+		h := h
+		r.hooks[h.Slug] = &h
+		r.order[h.AppSlug] = append(r.order[h.AppSlug], h.Slug)
+	}
+	return r
+}

@@ -399,3 +399,27 @@ func TestHookRegistryAppliesValueAndPointerEvents(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestHookRegistryFromHooksMatchesLikeTheOriginal: a registry rebuilt from
+// Hooks() (the dispatcher's checkpoint) matches exactly as the one built
+// from the events, in the same order.
+func TestHookRegistryFromHooksMatchesLikeTheOriginal(t *testing.T) {
+	orig := registryOf(
+		configured("a1", "app1", 1, domain.SelectAll),
+		configured("a2", "app1", 2, domain.EventBuildTriggered),
+		configured("b1", "app2", 3, domain.EventBuildFinished),
+		configured("a3", "app1", 4, domain.SelectBuild),
+		removed("a2", "app1", 5),
+	)
+	copyOf := domain.NewHookRegistryFrom(orig.Hooks())
+	for _, app := range []string{"app1", "app2", "app3"} {
+		for _, ev := range []string{domain.EventBuildTriggered, domain.EventBuildFinished} {
+			if got, want := slugs(copyOf.Match(app, ev)), slugs(orig.Match(app, ev)); !slices.Equal(got, want) {
+				t.Errorf("Match(%s, %s) = %v, want %v", app, ev, got, want)
+			}
+		}
+	}
+	if _, ok := copyOf.Get("a2"); ok {
+		t.Error("a removed hook came back")
+	}
+}

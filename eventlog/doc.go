@@ -7,6 +7,7 @@
 //	e <topic> 0x00 <seq: uint64 big-endian>   → entry (format 2, see entry.go):
 //	                                            0x02, prev hash (32 bytes), hash (32 bytes), body
 //	g <topic> 0x00 <consumer group>           → last acknowledged seq (uint64 big-endian)
+//	s <name>                                  → a consumer's saved state (derived, rebuildable)
 //
 // Every topic is its own log with sequences 1, 2, 3, ...; hookd writes all
 // its events to one topic (Topic), so its sequence is the global order.

@@ -499,3 +499,39 @@ func hashedHeaderBytes(md map[string]string) int {
 	}
 	return n
 }
+
+func stateKey(name string) []byte { return append([]byte{'s'}, name...) }
+
+// PutState saves a consumer's derived state under name (like an offset, it
+// is a checkpoint that can always be rebuilt from the log). It is not
+// fsynced on its own; the next group commit's fsync makes it durable, and
+// a consumer must cope with finding an older one after a crash.
+func (s *Store) PutState(name string, value []byte) error {
+	err := s.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(stateKey(name), value)
+	})
+	if err != nil {
+		return fmt.Errorf("save state %q: %w", name, err)
+	}
+	return nil
+}
+
+// State returns the state saved under name, or nil if there is none.
+func (s *Store) State(name string) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(stateKey(name))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		out, err = item.ValueCopy(nil)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read state %q: %w", name, err)
+	}
+	return out, nil
+}

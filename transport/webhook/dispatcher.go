@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -56,6 +57,9 @@ type DispatcherConfig struct {
 	// Observer, if set, is told when each delivery starts and finishes
 	// (for metrics). Default: none.
 	Observer Observer
+	// CheckpointEvery is how often the dispatcher saves the checkpoint that
+	// lets a restart skip most of the log. Default 2 s.
+	CheckpointEvery time.Duration
 }
 
 // Observer watches deliveries; *metrics.Metrics is one. Its methods are
@@ -93,11 +97,18 @@ type Dispatcher struct {
 
 	registry    *domain.HookRegistry // touched only by the ordered stage
 	skipThrough uint64               // entries up to here were handled by recovery
-	queue       *queue
-	workers     sync.WaitGroup
+	lastSeq     uint64               // the last entry the ordered stage handled
+
+	// outstanding are sends asked for whose attempt is not yet in the log.
+	outMu          sync.Mutex
+	outstanding    map[string]job
+	lastCheckpoint time.Time
+	queue          *queue
+	workers        sync.WaitGroup
 }
 
 type job struct {
+	seq          uint64 // the entry that asked for this send
 	deliveryID   string
 	redeliveryOf string
 	buildEventID string
@@ -127,10 +138,14 @@ func NewDispatcher(store *eventlog.Store, pub *eventlog.Publisher, sender *Sende
 	if cfg.Observer == nil {
 		cfg.Observer = noObserver{}
 	}
+	if cfg.CheckpointEvery <= 0 {
+		cfg.CheckpointEvery = 2 * time.Second
+	}
 	return &Dispatcher{
 		store: store, pub: pub, sender: sender, logger: cfg.Logger, cfg: cfg,
-		registry: domain.NewHookRegistry(),
-		queue:    newQueue(cfg.PerHost, cfg.Queue),
+		registry:    domain.NewHookRegistry(),
+		queue:       newQueue(cfg.PerHost, cfg.Queue),
+		outstanding: map[string]job{},
 	}
 }
 
@@ -142,15 +157,23 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		d.workers.Add(1)
 		go d.work()
 	}
+	recovered := false
 	defer func() {
 		d.queue.stop()
 		d.workers.Wait()
+		if recovered {
+			// Sends queued but not started are still outstanding: the
+			// checkpoint keeps them for the next start.
+			d.maybeCheckpoint(true)
+		}
 	}()
 
 	pending, err := d.recover(ctx)
 	if err != nil {
 		return err
 	}
+	recovered = true
+	d.lastSeq = d.skipThrough
 	if len(pending) > 0 {
 		d.logger.Info("recovering deliveries without a recorded attempt", "count", len(pending))
 	}
@@ -178,8 +201,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return nil
 }
 
-// submit queues a job, waiting for room; false if ctx ended first.
+// submit queues a job, waiting for room; false if ctx ended first (the job
+// stays outstanding, so a checkpoint keeps it).
 func (d *Dispatcher) submit(ctx context.Context, j job) bool {
+	d.track(j)
 	return d.queue.put(ctx, j)
 }
 
@@ -189,6 +214,10 @@ func (d *Dispatcher) handle(ctx context.Context, msg *message.Message) {
 	if seq <= d.skipThrough {
 		return
 	}
+	defer func() {
+		d.lastSeq = seq
+		d.maybeCheckpoint(false)
+	}()
 	name := msg.Metadata.Get(eventlog.MetaName)
 	if name == domain.NameDeliveryAttempted {
 		return
@@ -199,7 +228,7 @@ func (d *Dispatcher) handle(ctx context.Context, msg *message.Message) {
 		d.logger.Error("dispatcher skips an entry it cannot decode", "seq", seq, "name", name, "err", err)
 		return
 	}
-	for _, j := range d.step(ev) {
+	for _, j := range d.step(seq, ev) {
 		if !d.submit(ctx, j) {
 			return
 		}
@@ -207,7 +236,7 @@ func (d *Dispatcher) handle(ctx context.Context, msg *message.Message) {
 }
 
 // step folds one event into the registry and returns the sends it calls for.
-func (d *Dispatcher) step(ev domain.Event) []job {
+func (d *Dispatcher) step(seq uint64, ev domain.Event) []job {
 	switch e := ev.(type) {
 	case domain.HookConfigured, domain.HookRemoved:
 		d.registry.Apply(e)
@@ -216,7 +245,7 @@ func (d *Dispatcher) step(ev domain.Event) []job {
 		var jobs []job
 		for _, h := range d.registry.Match(e.AppSlug, e.EventType) {
 			jobs = append(jobs, job{
-				deliveryID: DeliveryID(e.EventID, h.Slug), buildEventID: e.EventID, eventType: e.EventType,
+				seq: seq, deliveryID: DeliveryID(e.EventID, h.Slug), buildEventID: e.EventID, eventType: e.EventType,
 				appSlug: e.AppSlug, hookSlug: h.Slug, hook: h, hookFound: true, body: body,
 			})
 		}
@@ -224,7 +253,7 @@ func (d *Dispatcher) step(ev domain.Event) []job {
 	case domain.RedeliveryRequested:
 		h, ok := d.registry.Get(e.HookSlug)
 		return []job{{
-			deliveryID: e.DeliveryID, redeliveryOf: e.OriginalDeliveryID, buildEventID: e.BuildEventID,
+			seq: seq, deliveryID: e.DeliveryID, redeliveryOf: e.OriginalDeliveryID, buildEventID: e.BuildEventID,
 			eventType: e.EventType, appSlug: e.AppSlug, hookSlug: e.HookSlug, hook: h, hookFound: ok, body: e.Payload,
 		}}
 	}
@@ -233,8 +262,11 @@ func (d *Dispatcher) step(ev domain.Event) []job {
 
 // recover replays the log to its head: it rebuilds the registry and returns
 // the sends the log asks for but has no DeliveryAttempted for, in log order.
-// An attempt is always appended after the event that asked for it, so only
-// sends still unanswered are held in memory.
+// With a checkpoint it starts from the checkpoint's hooks and outstanding
+// sends, looks at entries up to the checkpoint only for attempts (from the
+// oldest outstanding send on), and handles everything after it. An attempt
+// is always appended after the event that asked for it, so only sends still
+// unanswered are held in memory.
 func (d *Dispatcher) recover(ctx context.Context) ([]job, error) {
 	type wantedJob struct {
 		order int
@@ -242,7 +274,19 @@ func (d *Dispatcher) recover(ctx context.Context) ([]job, error) {
 	}
 	pending := map[string]wantedJob{}
 	n := 0
-	r := d.store.NewReader(eventlog.Topic, 1)
+	var from, checkpointed uint64 = 1, 0
+	if cp, ok := d.loadCheckpoint(); ok {
+		d.registry = domain.NewHookRegistryFrom(cp.Hooks)
+		checkpointed, from = cp.Seq, cp.Seq+1
+		slices.SortFunc(cp.Outstanding, func(a, b savedJob) int { return cmp.Compare(a.Seq, b.Seq) })
+		for _, s := range cp.Outstanding {
+			pending[s.DeliveryID] = wantedJob{order: n, job: s.job()}
+			n++
+			from = min(from, s.Seq)
+		}
+		d.logger.Info("dispatcher resumes from its checkpoint", "checkpoint_seq", cp.Seq, "outstanding", len(cp.Outstanding), "scan_from", from)
+	}
+	r := d.store.NewReader(eventlog.Topic, from)
 	for r.Next(ctx) {
 		e := r.Entry()
 		d.skipThrough = e.Seq
@@ -251,6 +295,8 @@ func (d *Dispatcher) recover(ctx context.Context) ([]job, error) {
 				delete(pending, id)
 				continue
 			}
+		} else if e.Seq <= checkpointed {
+			continue // already folded into the checkpoint
 		}
 		ev, err := eventlog.DecodeEntry(e)
 		if err != nil {
@@ -261,7 +307,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]job, error) {
 			delete(pending, a.DeliveryID)
 			continue
 		}
-		for _, j := range d.step(ev) {
+		for _, j := range d.step(e.Seq, ev) {
 			pending[j.deliveryID] = wantedJob{order: n, job: j}
 			n++
 		}
@@ -330,6 +376,9 @@ func (d *Dispatcher) deliver(j job) {
 	msg, err := eventlog.EncodeEvent(uuid.NewString(), ev)
 	if err == nil {
 		_, err = d.pub.Append(context.Background(), eventlog.Topic, msg)
+	}
+	if err == nil {
+		d.untrack(j.deliveryID)
 	}
 	if err != nil {
 		if !errors.Is(err, eventlog.ErrClosed) {
