@@ -15,12 +15,14 @@ build:
 run: build
 	./$(BIN) serve --addr 127.0.0.1:8080 --data ./data --allow-private-targets
 
-# The test command CI runs: formatting, vet, staticcheck, and every test
-# with the race detector (Watermill's universal suite in its short form
-# under race, in full without).
+# The test command CI runs: formatting, vet, staticcheck, every test with
+# the race detector (Watermill's universal suite in its short form under
+# race, in full without; fuzz targets on their seed corpora), and hookbench
+# in its quick mode, only to check that it works (no timing is asserted).
 test: lint
 	$(GO) test -race -short -count=1 ./...
 	$(GO) test -count=1 -run 'TestUniversalPubSub' ./eventlog/
+	$(GO) test -count=1 -run 'TestQuick' ./cmd/hookbench/
 
 lint: fmt-check vet staticcheck
 
