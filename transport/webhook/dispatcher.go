@@ -51,8 +51,7 @@ type DispatcherConfig struct {
 	PerHost int
 	// Queue is how many deliveries may wait for a worker (a slow hook's
 	// backlog waits here); when it is full, reading the log waits.
-	// Default 4 per worker: enough to keep every worker busy, small enough
-	// that a burst of events waits in the log, not in memory.
+	// Default 256 per worker.
 	Queue  int
 	Logger *slog.Logger
 	// Observer, if set, is told when each delivery starts and finishes
@@ -131,7 +130,7 @@ func NewDispatcher(store *eventlog.Store, pub *eventlog.Publisher, sender *Sende
 	}
 	cfg.PerHost = min(cfg.PerHost, cfg.Workers)
 	if cfg.Queue <= 0 {
-		cfg.Queue = 4 * cfg.Workers
+		cfg.Queue = 256 * cfg.Workers
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
