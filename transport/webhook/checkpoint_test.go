@@ -91,3 +91,41 @@ func TestUnreadableCheckpointFallsBackToAFullScan(t *testing.T) {
 	env.waitCaughtUp()
 	assertEvents(t, "h1", rc, "e1")
 }
+
+// TestStopWhileQueueingKeepsEverySendOfTheEvent: when the dispatcher stops
+// while it waits to queue the sends of a build event, the sends it had not
+// queued yet are kept in the checkpoint and made at the next start.
+func TestStopWhileQueueingKeepsEverySendOfTheEvent(t *testing.T) {
+	env := newLogEnv(t)
+	hanging := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	})
+	okB, okC, okD := newReceiver(t, nil), newReceiver(t, nil), newReceiver(t, nil)
+	env.append(
+		hookConfigured("app", "a", hanging.URL()),
+		hookConfigured("app", "b", okB.URL()),
+		hookConfigured("app", "c", okC.URL()),
+		hookConfigured("app", "d", okD.URL()),
+	)
+	env.append(buildEvent("app", "e1"))
+
+	// One worker, room for one waiting send: the worker hangs on a, b
+	// waits in the queue, queueing c blocks until the stop, and d is not
+	// even tried.
+	d := webhook.NewDispatcher(env.store, env.pub,
+		webhook.NewSender(webhook.SenderConfig{AllowPrivateTargets: true, Timeout: 300 * time.Millisecond}),
+		webhook.DispatcherConfig{Secrets: testSealer(t), Workers: 1, PerHost: 1, Queue: 1, CheckpointEvery: time.Nanosecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- d.Run(ctx) }()
+	waitUntil(t, "the send to the hanging receiver", func() bool { return hanging.count() == 1 })
+	time.Sleep(50 * time.Millisecond) // let the ordered stage block on queueing c
+	r.stop(t)
+
+	env.startDispatcher(webhook.SenderConfig{})
+	waitUntil(t, "b, c and d to get e1", func() bool { return okB.count() == 1 && okC.count() == 1 && okD.count() == 1 })
+	env.waitCaughtUp()
+	assertEvents(t, "b", okB, "e1")
+	assertEvents(t, "c", okC, "e1")
+	assertEvents(t, "d", okD, "e1")
+}

@@ -177,10 +177,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if len(pending) > 0 {
 		d.logger.Info("recovering deliveries without a recorded attempt", "count", len(pending))
 	}
-	for _, j := range pending {
-		if !d.submit(ctx, j) {
-			return nil
-		}
+	if !d.submit(ctx, pending) {
+		return nil
 	}
 
 	sub, err := eventlog.NewSubscriber(d.store, eventlog.SubscriberConfig{ConsumerGroup: ConsumerGroup, Logger: d.logger})
@@ -201,11 +199,19 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return nil
 }
 
-// submit queues a job, waiting for room; false if ctx ended first (the job
-// stays outstanding, so a checkpoint keeps it).
-func (d *Dispatcher) submit(ctx context.Context, j job) bool {
-	d.track(j)
-	return d.queue.put(ctx, j)
+// submit queues jobs, waiting for room; false if ctx ended first. All of
+// them are tracked before the first is queued, so those that never reach
+// the queue stay outstanding and the next checkpoint keeps them.
+func (d *Dispatcher) submit(ctx context.Context, jobs []job) bool {
+	for _, j := range jobs {
+		d.track(j)
+	}
+	for _, j := range jobs {
+		if !d.queue.put(ctx, j) {
+			return false
+		}
+	}
+	return true
 }
 
 // handle is the ordered stage: it sees every entry once, in log order.
@@ -228,11 +234,7 @@ func (d *Dispatcher) handle(ctx context.Context, msg *message.Message) {
 		d.logger.Error("dispatcher skips an entry it cannot decode", "seq", seq, "name", name, "err", err)
 		return
 	}
-	for _, j := range d.step(seq, ev) {
-		if !d.submit(ctx, j) {
-			return
-		}
-	}
+	d.submit(ctx, d.step(seq, ev))
 }
 
 // step folds one event into the registry and returns the sends it calls for.
