@@ -190,18 +190,25 @@ func validTopic(topic string) error {
 
 func (s *Store) commitLoop() {
 	defer close(s.done)
+	// carry is a request that did not fit in the previous group: it starts
+	// the next one, so a group only exceeds the limits when one request
+	// alone does (and then it is alone, and fails alone).
+	var carry *appendRequest
 	for {
-		var first *appendRequest
-		select {
-		case first = <-s.appends:
-		case <-s.closing:
-			// Answer appends that were handed over before closing.
-			for {
-				select {
-				case req := <-s.appends:
-					s.commitGroup([]*appendRequest{req})
-				default:
-					return
+		first := carry
+		carry = nil
+		if first == nil {
+			select {
+			case first = <-s.appends:
+			case <-s.closing:
+				// Answer appends that were handed over before closing.
+				for {
+					select {
+					case req := <-s.appends:
+						s.commitGroup([]*appendRequest{req})
+					default:
+						return
+					}
 				}
 			}
 		}
@@ -211,6 +218,10 @@ func (s *Store) commitLoop() {
 		for bytes < s.opts.MaxGroupBytes && entries < s.opts.MaxGroupEntries {
 			select {
 			case req := <-s.appends:
+				if bytes+req.bytes > s.opts.MaxGroupBytes || entries+len(req.msgs) > s.opts.MaxGroupEntries {
+					carry = req
+					break drain
+				}
 				group = append(group, req)
 				bytes += req.bytes
 				entries += len(req.msgs)

@@ -39,7 +39,7 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	case errors.Is(err, errTooLarge):
 		status, msg = http.StatusRequestEntityTooLarge, err.Error()
 	case errors.Is(err, eventlog.ErrUnavailable), errors.Is(err, eventlog.ErrClosed):
-		status, msg = http.StatusServiceUnavailable, "the event log cannot take writes right now; nothing was recorded, try again later"
+		status, msg = http.StatusServiceUnavailable, "the event log cannot take writes right now; this request was most likely not recorded (after a failed disk sync it may have been): check, then try again later"
 	}
 	if status >= 500 {
 		logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
