@@ -17,7 +17,7 @@ func TestLargeAppendNeverSinksOthersInItsGroup(t *testing.T) {
 	store := openStore(t, t.TempDir())
 	defer store.Close()
 	ctx := testContext(t)
-	small := bytes.Repeat([]byte("s"), 20<<10) // under the value threshold: counted whole
+	small := bytes.Repeat([]byte("s"), 20<<10)  // under the value threshold: counted whole
 	large := make([]eventlog.AppendMessage, 48) // about 1.24 MB: fits a transaction alone, not with others
 	for i := range large {
 		large[i] = eventlog.AppendMessage{UUID: fmt.Sprint("large-", i), Payload: bytes.Repeat([]byte("l"), 25<<10)}
