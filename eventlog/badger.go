@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -44,6 +45,24 @@ func BadgerOptions(dir string, logger *slog.Logger, component string) badger.Opt
 		WithIndexCacheSize(indexCache).
 		WithNumCompactors(2).
 		WithCompactL0OnClose(false)
+}
+
+// ErrInUse means another process has the database open: Badger lets one
+// process at a time open a directory.
+var ErrInUse = errors.New("the directory is in use by another hookd process")
+
+// OpenBadger opens the database in dir with BadgerOptions; what names it in
+// errors ("event log", "views"). A directory another process holds fails at
+// once with an error wrapping ErrInUse.
+func OpenBadger(dir string, logger *slog.Logger, component, what string) (*badger.DB, error) {
+	db, err := badger.Open(BadgerOptions(dir, logger, component))
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			return nil, fmt.Errorf("open %s in %s: %w: %w", what, dir, ErrInUse, err)
+		}
+		return nil, fmt.Errorf("open %s in %s: %w", what, dir, err)
+	}
+	return db, nil
 }
 
 // MaxTxnBytes is the most a caller should write in one transaction of a

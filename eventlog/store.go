@@ -98,12 +98,9 @@ type appendResult struct {
 func Open(dir string, opts Options) (*Store, error) {
 	opts.setDefaults()
 	// Durability comes from one explicit Sync per group commit.
-	db, err := badger.Open(BadgerOptions(dir, opts.Logger, "badger-log"))
+	db, err := OpenBadger(dir, opts.Logger, "badger-log", "event log")
 	if err != nil {
-		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
-			return nil, fmt.Errorf("open event log in %s: the directory is in use by another hookd process: %w", dir, err)
-		}
-		return nil, fmt.Errorf("open event log in %s: %w", dir, err)
+		return nil, err
 	}
 	s := &Store{
 		db:      db,

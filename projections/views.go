@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -77,12 +76,9 @@ func OpenViews(dir string, logger *slog.Logger) (*Views, error) {
 	// Not synced: the checkpoint is written with the views, so after a
 	// crash they are consistent with each other and the log is replayed
 	// from there.
-	db, err := badger.Open(eventlog.BadgerOptions(dir, logger, "badger-views"))
+	db, err := eventlog.OpenBadger(dir, logger, "badger-views", "views")
 	if err != nil {
-		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
-			return nil, fmt.Errorf("open views in %s: the directory is in use by another hookd process: %w", dir, err)
-		}
-		return nil, fmt.Errorf("open views in %s: %w", dir, err)
+		return nil, err
 	}
 	return &Views{db: db}, nil
 }

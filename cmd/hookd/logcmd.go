@@ -79,11 +79,7 @@ func logVerify(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stderr, "hookd log verify: unexpected argument %q\n", fs.Arg(0))
 		return errUsage
 	}
-	logDir, _ := dataDirs(*data)
-	if err := requireLog(*data, logDir); err != nil {
-		return err
-	}
-	store, err := eventlog.Open(logDir, eventlog.Options{})
+	store, err := openStoppedLog(*data)
 	if err != nil {
 		return err
 	}

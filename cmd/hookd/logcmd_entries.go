@@ -3,10 +3,10 @@ package main
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
@@ -24,7 +24,7 @@ func openStoppedLog(data string) (*eventlog.Store, error) {
 	}
 	store, err := eventlog.Open(logDir, eventlog.Options{})
 	if err != nil {
-		if strings.Contains(err.Error(), "in use") {
+		if errors.Is(err, eventlog.ErrInUse) {
 			return nil, fmt.Errorf("the event log in %s is in use by a running hookd (one process at a time can open it): "+
 				"stop the server first, or read a copy of the data directory taken while it was stopped", data)
 		}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/projections"
 )
 
@@ -22,15 +21,12 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	logDir, viewsDir := dataDirs(*data)
-	if _, err := os.Stat(logDir); err != nil {
-		return fmt.Errorf("no event log in %s: %w", *data, err)
-	}
-	store, err := eventlog.Open(logDir, eventlog.Options{})
+	store, err := openStoppedLog(*data)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	_, viewsDir := dataDirs(*data)
 	views, err := projections.OpenViews(viewsDir, nil)
 	if err != nil {
 		return err

@@ -64,13 +64,18 @@ func (a *api) appendHookChange(ctx context.Context, ev domain.Event) error {
 	if err != nil {
 		return err
 	}
-	// The change is durable now; waiting only bounds staleness of reads.
+	a.waitForViews(ctx, seq)
+	return nil
+}
+
+// waitForViews waits (bounded) until the views show the entry at seq. The
+// write is durable already; waiting only spares the caller a stale read.
+func (a *api) waitForViews(ctx context.Context, seq uint64) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := a.Waiter.WaitFor(wctx, seq); err != nil {
 		a.Logger.Warn("views are behind the log", "seq", seq, "err", err)
 	}
-	return nil
 }
 
 // configure validates a hook body into a HookConfigured for hookSlug.

@@ -145,13 +145,8 @@ func (a *api) appendBulk(ctx context.Context, msgs []*message.Message) error {
 		last = seqs[len(seqs)-1]
 		msgs = msgs[n:]
 	}
-	if last == 0 {
-		return nil
-	}
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := a.Waiter.WaitFor(wctx, last); err != nil {
-		a.Logger.Warn("views are behind the log", "seq", last, "err", err)
+	if last != 0 {
+		a.waitForViews(ctx, last)
 	}
 	return nil
 }
