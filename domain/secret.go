@@ -61,6 +61,18 @@ func SignStandardWebhooks(secret, id string, at time.Time, body []byte) string {
 	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
+// RotationDeadline says until when a hook's replaced secret keeps signing
+// when a configuration made at sets newSecret (sealed; nil leaves the
+// secret as it was, "" removes it): only a new secret replacing an existing
+// one starts a grace period; nil means none.
+func RotationDeadline(hadSecret bool, newSecret *string, at time.Time, grace time.Duration) *time.Time {
+	if !hadSecret || newSecret == nil || *newSecret == "" {
+		return nil
+	}
+	until := at.Add(grace)
+	return &until
+}
+
 // SigningSecrets are the clear secrets that sign one delivery: the current
 // one and, during a rotation's grace period, the one it replaced.
 type SigningSecrets struct {

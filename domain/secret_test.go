@@ -365,3 +365,25 @@ func TestSigningSecretsPrintAsRedacted(t *testing.T) {
 		}
 	}
 }
+
+func TestRotationDeadlineOnlyWhenANewSecretReplacesOne(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	s, empty := "sealed", ""
+	tests := []struct {
+		name      string
+		hadSecret bool
+		newSecret *string
+		want      bool
+	}{
+		{"new secret replaces one", true, &s, true},
+		{"first secret", false, &s, false},
+		{"secret left as it was", true, nil, false},
+		{"secret removed", true, &empty, false},
+	}
+	for _, tt := range tests {
+		got := domain.RotationDeadline(tt.hadSecret, tt.newSecret, at, time.Hour)
+		if (got != nil) != tt.want || (got != nil && !got.Equal(at.Add(time.Hour))) {
+			t.Errorf("%s: RotationDeadline = %v, want deadline %v", tt.name, got, tt.want)
+		}
+	}
+}

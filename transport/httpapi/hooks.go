@@ -194,11 +194,7 @@ func (a *api) updateHook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if current.HasSecret && ev.SealedSecret != nil && *ev.SealedSecret != "" {
-		// Rotation: the replaced secret keeps signing for the grace period.
-		until := ev.ConfiguredAt.Add(a.SecretGrace)
-		ev.PreviousSecretValidUntil = &until
-	}
+	ev.PreviousSecretValidUntil = domain.RotationDeadline(current.HasSecret, ev.SealedSecret, ev.ConfiguredAt, a.SecretGrace)
 	if err := a.appendHookChange(r.Context(), ev); err != nil {
 		return err
 	}
