@@ -82,16 +82,35 @@ type DeliveryAttempted struct {
 }
 
 // Response is what a receiver answered. Body holds at most
-// MaxResponseBody bytes; Truncated says whether more was discarded.
+// MaxResponseBody bytes; Truncated says whether more was discarded. Body is
+// the text itself when the bytes are UTF-8, else (BodyEncoding "base64")
+// their base64, so JSON never mangles them. Headers hold at most
+// MaxStoredResponseHeaders bytes; HeadersTruncated says whether some were
+// left out.
 type Response struct {
-	Status    int                 `json:"status"`
-	Headers   map[string][]string `json:"headers"`
-	Body      string              `json:"body"`
-	Truncated bool                `json:"truncated,omitempty"`
+	Status           int                 `json:"status"`
+	Headers          map[string][]string `json:"headers"`
+	HeadersTruncated bool                `json:"headers_truncated,omitempty"`
+	Body             string              `json:"body"`
+	BodyEncoding     string              `json:"body_encoding,omitempty"`
+	Truncated        bool                `json:"truncated,omitempty"`
 }
 
 // MaxResponseBody is how much of a receiver's answer is kept.
 const MaxResponseBody = 64 << 10
+
+// MaxResponseHeaderBytes is how much of a response's header section
+// (1xx responses included) is read at all; a receiver sending more gets
+// its delivery recorded as failed, without a response.
+const MaxResponseHeaderBytes = 64 << 10
+
+// MaxStoredResponseHeaders is how many bytes of response headers (names
+// plus values) one delivery item keeps.
+const MaxStoredResponseHeaders = 16 << 10
+
+// BodyEncodingBase64 marks a Response.Body holding the base64 (standard
+// alphabet, padded) of the raw bytes; "" means the body is UTF-8 text.
+const BodyEncodingBase64 = "base64"
 
 func (HookConfigured) EventName() string      { return NameHookConfigured }
 func (HookRemoved) EventName() string         { return NameHookRemoved }

@@ -14,6 +14,9 @@ type DeliveryRecord struct {
 	CreatedAt    time.Time
 	// Status is the receiver's HTTP status; nil when no response arrived.
 	Status *int
+	// Error is the delivery's error, "" if none. A response with an error
+	// (its body was cut off) failed whatever its status.
+	Error string
 	// RedeliveredBy holds the slugs of the redeliveries already requested
 	// of this very item (by hand or by an earlier bulk request), whether
 	// or not they have been attempted yet.
@@ -21,9 +24,10 @@ type DeliveryRecord struct {
 }
 
 // Failed reports whether the item did not reach its receiver: no
-// response, or a status other than 2xx.
+// response, a status other than 2xx, or an error (a 2xx whose body was cut
+// off is not known to have been handled).
 func (d DeliveryRecord) Failed() bool {
-	return d.Status == nil || *d.Status < 200 || *d.Status > 299
+	return d.Error != "" || d.Status == nil || *d.Status < 200 || *d.Status > 299
 }
 
 // SelectFailedForRedelivery picks the delivery items of one hook to send
@@ -33,7 +37,7 @@ func (d DeliveryRecord) Failed() bool {
 // redeliveries; for each build event it picks at most one item, the
 // newest, and only if
 //
-//   - it failed (no response, or not 2xx),
+//   - it failed (no response, not 2xx, or an error),
 //   - no redelivery of it has been requested yet,
 //   - no item of that build event since then succeeded, and
 //   - no redelivery of that build event requested since then is still

@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -17,6 +18,38 @@ func drec(slug, ev string, min int, st *int, by ...string) domain.DeliveryRecord
 }
 
 func httpStatus(s int) *int { return &s }
+
+// cutOff marks d as a response whose body was cut off.
+func cutOff(d domain.DeliveryRecord) domain.DeliveryRecord {
+	d.Error = "response body cut off: timeout after 10s (kept 12 bytes)"
+	return d
+}
+
+func TestDeliveryRecordFailedUnlessA2xxArrivedWithoutError(t *testing.T) {
+	for _, c := range []struct {
+		status *int
+		err    string
+		want   bool
+	}{
+		{nil, "connection refused", true},
+		{nil, "", true},
+		{httpStatus(199), "", true},
+		{httpStatus(200), "", false},
+		{httpStatus(299), "", false},
+		{httpStatus(300), "", true},
+		{httpStatus(503), "", true},
+		{httpStatus(200), "response body cut off: connection closed before the body was complete (kept 3 of 10 bytes)", true},
+	} {
+		d := domain.DeliveryRecord{Status: c.status, Error: c.err}
+		if got := d.Failed(); got != c.want {
+			status := "none"
+			if c.status != nil {
+				status = fmt.Sprint(*c.status)
+			}
+			t.Errorf("Failed() with status %s, error %q = %v, want %v", status, c.err, got, c.want)
+		}
+	}
+}
 
 func selectedSlugs(items []domain.DeliveryRecord, since time.Time) []string {
 	var slugs []string
@@ -49,6 +82,24 @@ func TestSelectFailedForRedeliveryPicksEachFailedBuildEventOnce(t *testing.T) {
 			},
 			t0,
 			[]string{"no-response", "500", "404", "302", "199"},
+		},
+		{
+			"a 2xx whose body was cut off failed",
+			[]domain.DeliveryRecord{
+				cutOff(drec("cut-200", "e1", 1, httpStatus(200))),
+				drec("whole-200", "e2", 2, httpStatus(200)),
+			},
+			t0,
+			[]string{"cut-200"},
+		},
+		{
+			"a cut-off 2xx does not count as delivered for its build event",
+			[]domain.DeliveryRecord{
+				drec("orig", "e1", 1, httpStatus(500), "retry"),
+				cutOff(drec("retry", "e1", 2, httpStatus(204))),
+			},
+			t0,
+			[]string{"retry"},
 		},
 		{
 			"since is inclusive, earlier items are untouched",

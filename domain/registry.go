@@ -1,6 +1,10 @@
 package domain
 
-import "time"
+import (
+	"slices"
+	"strings"
+	"time"
+)
 
 // HookRegistry is the set of hooks as of some point in the log, built by
 // applying HookConfigured and HookRemoved in log order. The dispatcher
@@ -116,4 +120,28 @@ func NewHookRegistryFrom(hooks []Hook) *HookRegistry {
 		r.order[h.AppSlug] = append(r.order[h.AppSlug], h.Slug)
 	}
 	return r
+}
+
+// URL returns the URL of the hook with that slug, without copying the hook.
+func (r *HookRegistry) URL(slug string) (string, bool) {
+	h, ok := r.hooks[slug]
+	if !ok {
+		return "", false
+	}
+	return h.URL, true
+}
+
+// Len is the number of hooks.
+func (r *HookRegistry) Len() int { return len(r.hooks) }
+
+// SortHooksByCreation sorts hooks by creation time, then slug, the order
+// NewHookRegistryFrom wants each app's hooks in, and returns them.
+func SortHooksByCreation(hooks []Hook) []Hook {
+	slices.SortStableFunc(hooks, func(a, b Hook) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Slug, b.Slug)
+	})
+	return hooks
 }

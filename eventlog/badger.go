@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,16 @@ const (
 	// maxTxnBytes keeps a transaction well inside Badger's limit of 15% of
 	// a memtable (1.2 MiB here), counting values kept in the LSM tree.
 	maxTxnBytes = 768 << 10
+	// valueLogFileSize is where Badger starts a new value-log file. Value-log
+	// GC (see ValueLogGC) only ever rewrites whole files, and never the
+	// newest one, the file being written: with Badger's default of 1 GiB,
+	// nothing could be reclaimed before a GiB of large values had been
+	// written. At 64 MiB at most that much garbage sits out of GC's reach,
+	// at the cost of one file (and one mapping) per 64 MiB of live values.
+	// It also caps one value at 64 MiB, far above anything hookd stores
+	// (request bodies are limited to 1 MiB). Badger maps the file being
+	// written at twice this size, sparsely: the disk holds what is written.
+	valueLogFileSize = 64 << 20
 )
 
 // BadgerOptions returns hookd's Badger options for a database in dir,
@@ -41,6 +52,7 @@ func BadgerOptions(dir string, logger *slog.Logger, component string) badger.Opt
 		WithMemTableSize(memTableSize).
 		WithNumMemtables(numMemtables).
 		WithValueThreshold(valueThreshold).
+		WithValueLogFileSize(valueLogFileSize).
 		WithBlockCacheSize(blockCache).
 		WithIndexCacheSize(indexCache).
 		WithNumCompactors(2).
@@ -55,12 +67,17 @@ var ErrInUse = errors.New("the directory is in use by another hookd process")
 // errors ("event log", "views"). A directory another process holds fails at
 // once with an error wrapping ErrInUse.
 func OpenBadger(dir string, logger *slog.Logger, component, what string) (*badger.DB, error) {
-	db, err := badger.Open(BadgerOptions(dir, logger, component))
+	return openBadger(BadgerOptions(dir, logger, component), what)
+}
+
+// openBadger is OpenBadger with the options given (tests tune some).
+func openBadger(o badger.Options, what string) (*badger.DB, error) {
+	db, err := badger.Open(o)
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
-			return nil, fmt.Errorf("open %s in %s: %w: %w", what, dir, ErrInUse, err)
+			return nil, fmt.Errorf("open %s in %s: %w: %w", what, o.Dir, ErrInUse, err)
 		}
-		return nil, fmt.Errorf("open %s in %s: %w", what, dir, err)
+		return nil, fmt.Errorf("open %s in %s: %w", what, o.Dir, err)
 	}
 	return db, nil
 }
@@ -78,10 +95,21 @@ func TxnCost(keyLen, valueLen int) int {
 	return keyLen + valueLen + 16
 }
 
-// badgerLogger sends Badger's logs to slog; its info chatter goes to debug.
+// LevelInternals is the level of Badger's info and debug chatter (flushes,
+// compactions): below slog.LevelDebug, so --log-level debug shows hookd's
+// own lines without it. Its warnings and errors keep their levels.
+const LevelInternals = slog.LevelDebug - 4
+
+// badgerLogger sends Badger's logs to slog.
 type badgerLogger struct{ l *slog.Logger }
 
 func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...))) }
 func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(strings.TrimSpace(fmt.Sprintf(f, a...))) }
-func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...))) }
-func (b badgerLogger) Debugf(f string, a ...any)   { b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...))) }
+func (b badgerLogger) Infof(f string, a ...any)    { b.internal(f, a...) }
+func (b badgerLogger) Debugf(f string, a ...any)   { b.internal(f, a...) }
+
+func (b badgerLogger) internal(f string, a ...any) {
+	if b.l.Enabled(context.Background(), LevelInternals) {
+		b.l.Log(context.Background(), LevelInternals, strings.TrimSpace(fmt.Sprintf(f, a...)))
+	}
+}

@@ -18,9 +18,15 @@ func EncodeEvent(id string, ev domain.Event) (*message.Message, error) {
 	}
 	msg := message.NewMessage(id, payload)
 	msg.Metadata.Set(MetaName, ev.EventName())
-	if a, ok := ev.(domain.DeliveryAttempted); ok {
-		// Lets a recovery scan match attempts without decoding their bodies.
-		msg.Metadata.Set(MetaDeliveryID, a.DeliveryID)
+	// The delivery id lets a sender match requests and attempts without
+	// decoding their bodies.
+	switch e := ev.(type) {
+	case domain.DeliveryAttempted:
+		msg.Metadata.Set(MetaDeliveryID, e.DeliveryID)
+	case domain.DeliveryRequested:
+		msg.Metadata.Set(MetaDeliveryID, e.DeliveryID)
+	case domain.RedeliveryRequested:
+		msg.Metadata.Set(MetaDeliveryID, e.DeliveryID)
 	}
 	return msg, nil
 }
@@ -41,6 +47,8 @@ func DecodeEvent(name string, payload []byte) (domain.Event, error) {
 		ev, err = decodeAs[domain.DeliveryAttempted](payload)
 	case domain.NameRedeliveryRequested:
 		ev, err = decodeAs[domain.RedeliveryRequested](payload)
+	case domain.NameDeliveryRequested:
+		ev, err = decodeAs[domain.DeliveryRequested](payload)
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnknownEvent, name)
 	}

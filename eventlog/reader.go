@@ -8,8 +8,17 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
+// maxBatchBytes bounds the stored bytes one batch holds (at least one
+// entry is always returned), so a reader's memory does not grow with the
+// size of the events it reads: 1,024 build events of 700 KB would be 700 MB.
+const maxBatchBytes = 8 << 20
+
+// readPrefetch is how many values Badger's iterator fetches ahead.
+const readPrefetch = 16
+
 // ReadBatch returns up to limit entries of topic with sequence >= from, in
-// order. It never waits: an empty result means from is past the head.
+// order, and fewer when they pass 8 MiB together (always at least one). It
+// never waits: an empty result means from is past the head.
 func (s *Store) ReadBatch(ctx context.Context, topic string, from uint64, limit int) ([]Entry, error) {
 	out, _, err := s.readBatch(ctx, topic, from, limit, false)
 	if err != nil {
@@ -47,9 +56,10 @@ func (s *Store) readBatch(ctx context.Context, topic string, from uint64, limit 
 	}
 	err = s.db.View(func(txn *badger.Txn) error {
 		prefix := topicPrefix(topic)
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: min(limit, 256)})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: min(limit, readPrefetch)})
 		defer it.Close()
-		for it.Seek(entryKey(topic, from)); it.Valid() && len(out) < limit; it.Next() {
+		bytes := 0
+		for it.Seek(entryKey(topic, from)); it.Valid() && len(out) < limit && bytes < maxBatchBytes; it.Next() {
 			item := it.Item()
 			k := item.Key()
 			seq := binary.BigEndian.Uint64(k[len(k)-8:])
@@ -64,6 +74,7 @@ func (s *Store) readBatch(ctx context.Context, topic string, from uint64, limit 
 			if err != nil {
 				return err
 			}
+			bytes += len(e.Payload)
 			out = append(out, e)
 		}
 		return nil

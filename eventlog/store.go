@@ -38,6 +38,14 @@ type Options struct {
 	// included) and its error (nil: all of them are durable). For metrics;
 	// it must be quick and safe for concurrent use.
 	OnAppend func(entries int, d time.Duration, err error)
+	// ValueLogGCInterval is how often the log's value log is
+	// garbage-collected (see ValueLogGC). Default
+	// DefaultValueLogGCInterval; negative: never.
+	ValueLogGCInterval time.Duration
+
+	// tuneBadger, if set, adjusts the Badger options (tests only: small
+	// value-log files, early compactions).
+	tuneBadger func(badger.Options) badger.Options
 }
 
 func (o *Options) setDefaults() {
@@ -50,6 +58,9 @@ func (o *Options) setDefaults() {
 	if o.MaxGroupEntries <= 0 {
 		o.MaxGroupEntries = 4096
 	}
+	if o.ValueLogGCInterval == 0 {
+		o.ValueLogGCInterval = DefaultValueLogGCInterval
+	}
 }
 
 // Store owns the log's Badger database. Publishers and Subscribers share
@@ -58,6 +69,7 @@ type Store struct {
 	db     *badger.DB
 	opts   Options
 	logger *slog.Logger
+	gc     *ValueLogGC
 
 	appends chan *appendRequest
 	closing chan struct{}
@@ -98,7 +110,11 @@ type appendResult struct {
 func Open(dir string, opts Options) (*Store, error) {
 	opts.setDefaults()
 	// Durability comes from one explicit Sync per group commit.
-	db, err := OpenBadger(dir, opts.Logger, "badger-log", "event log")
+	bo := BadgerOptions(dir, opts.Logger, "badger-log")
+	if opts.tuneBadger != nil {
+		bo = opts.tuneBadger(bo)
+	}
+	db, err := openBadger(bo, "event log")
 	if err != nil {
 		return nil, err
 	}
@@ -112,13 +128,14 @@ func Open(dir string, opts Options) (*Store, error) {
 		heads:   map[string]uint64{},
 		hashes:  map[string][HashSize]byte{},
 		changed: make(chan struct{}),
+		gc:      StartValueLogGC(db, opts.ValueLogGCInterval, opts.Logger.With("component", "value-log-gc"), "event log"),
 	}
 	go s.commitLoop()
 	return s, nil
 }
 
-// Close stops accepting appends, finishes those already taken, and closes
-// the database.
+// Close stops accepting appends, finishes those already taken, stops the
+// value-log GC and closes the database.
 func (s *Store) Close() error {
 	var err error
 	s.once.Do(func() {
@@ -127,6 +144,7 @@ func (s *Store) Close() error {
 		s.sendMu.Unlock()
 		close(s.closing)
 		<-s.done
+		s.gc.Stop()
 		err = s.db.Close()
 	})
 	return err

@@ -187,6 +187,7 @@ func (w *writer) deliveryAttempted(seq uint64, ev domain.DeliveryAttempted) erro
 	if r := ev.Response; r != nil {
 		status, body := r.Status, r.Body
 		d.ResponseStatus, d.ResponseHeaders, d.ResponseBody, d.ResponseTruncated = &status, r.Headers, &body, r.Truncated
+		d.ResponseHeadersTruncated, d.ResponseBodyEncoding = r.HeadersTruncated, r.BodyEncoding
 	}
 	inv := ^seq
 	if err := w.setJSON(seqKey(keyItem, ev.HookSlug, inv), d); err != nil {

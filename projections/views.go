@@ -30,22 +30,28 @@ type HookView struct {
 
 // DeliveryItemView is one delivery attempt as the API shows it.
 type DeliveryItemView struct {
-	Slug              string              `json:"slug"`
-	HookSlug          string              `json:"hook_slug"`
-	AppSlug           string              `json:"app_slug"`
-	BuildEventID      string              `json:"build_event_id"`
-	EventType         string              `json:"event_type"`
-	CreatedAt         time.Time           `json:"created_at"`
-	RequestURL        string              `json:"request_url"`
-	RequestHeaders    map[string]string   `json:"request_headers"`
-	RequestPayload    json.RawMessage     `json:"request_payload"`
-	ResponseStatus    *int                `json:"response_status,omitempty"`
-	ResponseHeaders   map[string][]string `json:"response_headers,omitempty"`
-	ResponseBody      *string             `json:"response_body,omitempty"`
-	ResponseTruncated bool                `json:"response_truncated,omitempty"`
-	DurationMS        int64               `json:"duration_ms"`
-	Error             string              `json:"error,omitempty"`
-	RedeliveryOf      string              `json:"redelivery_of,omitempty"`
+	Slug                     string              `json:"slug"`
+	HookSlug                 string              `json:"hook_slug"`
+	AppSlug                  string              `json:"app_slug"`
+	BuildEventID             string              `json:"build_event_id"`
+	EventType                string              `json:"event_type"`
+	CreatedAt                time.Time           `json:"created_at"`
+	RequestURL               string              `json:"request_url"`
+	RequestHeaders           map[string]string   `json:"request_headers"`
+	RequestPayload           json.RawMessage     `json:"request_payload"`
+	ResponseStatus           *int                `json:"response_status,omitempty"`
+	ResponseHeaders          map[string][]string `json:"response_headers,omitempty"`
+	ResponseHeadersTruncated bool                `json:"response_headers_truncated,omitempty"`
+	ResponseBody             *string             `json:"response_body,omitempty"`
+	// ResponseBodyEncoding is domain.Response.BodyEncoding: "" for UTF-8
+	// text, "base64" for the base64 of bytes that are not.
+	ResponseBodyEncoding string `json:"response_body_encoding,omitempty"`
+	ResponseTruncated    bool   `json:"response_truncated,omitempty"`
+	DurationMS           int64  `json:"duration_ms"`
+	// Error is why no response arrived, or why the one that did failed
+	// (its body cut off); "" otherwise.
+	Error        string `json:"error,omitempty"`
+	RedeliveryOf string `json:"redelivery_of,omitempty"`
 	// RedeliveredBy lists the redeliveries requested of this item (their
 	// item slugs), in request order, whether attempted yet or not.
 	RedeliveredBy []string `json:"redelivered_by,omitempty"`
@@ -66,12 +72,32 @@ var ErrBadAnchor error = &domain.FieldError{Field: "next", Message: "not a valid
 // Views is the views database.
 type Views struct {
 	db *badger.DB
+	gc *eventlog.ValueLogGC
 }
 
-// OpenViews opens (or creates) the views database in dir.
-func OpenViews(dir string, logger *slog.Logger) (*Views, error) {
+// ViewsOption changes how OpenViews opens the views.
+type ViewsOption func(*viewsOptions)
+
+type viewsOptions struct {
+	gcInterval time.Duration
+}
+
+// WithValueLogGCInterval sets how often the views' value log is
+// garbage-collected (see eventlog.ValueLogGC): 0 means
+// eventlog.DefaultValueLogGCInterval, negative means never.
+func WithValueLogGCInterval(d time.Duration) ViewsOption {
+	return func(o *viewsOptions) { o.gcInterval = d }
+}
+
+// OpenViews opens (or creates) the views database in dir, and starts the
+// garbage collection of its value log.
+func OpenViews(dir string, logger *slog.Logger, opts ...ViewsOption) (*Views, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	var o viewsOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
 	// Not synced: the checkpoint is written with the views, so after a
 	// crash they are consistent with each other and the log is replayed
@@ -80,11 +106,18 @@ func OpenViews(dir string, logger *slog.Logger) (*Views, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Views{db: db}, nil
+	if o.gcInterval == 0 {
+		o.gcInterval = eventlog.DefaultValueLogGCInterval
+	}
+	gc := eventlog.StartValueLogGC(db, o.gcInterval, logger.With("component", "value-log-gc"), "views")
+	return &Views{db: db, gc: gc}, nil
 }
 
-// Close closes the views database.
-func (v *Views) Close() error { return v.db.Close() }
+// Close stops the value-log GC and closes the views database.
+func (v *Views) Close() error {
+	v.gc.Stop()
+	return v.db.Close()
+}
 
 // DB exposes the database to tests that compare views byte for byte.
 func (v *Views) DB() *badger.DB { return v.db }

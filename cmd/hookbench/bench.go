@@ -41,7 +41,7 @@ func (b *bench) hookdEcho() io.Writer {
 }
 
 func (b *bench) needsHookd() bool {
-	for _, s := range []string{"fanout", "single", "latency", "query"} {
+	for _, s := range []string{"fanout", "single", "latency", "isolation", "query", "restart"} {
 		if b.cfg.wants(s) {
 			return true
 		}
@@ -88,9 +88,11 @@ func (b *bench) run(ctx context.Context) error {
 		{"fanout", b.cfg.wants("fanout"), b.fanout},
 		{"single", b.cfg.wants("single"), b.single},
 		{"latency", b.cfg.wants("latency"), b.latency},
+		{"isolation", b.cfg.wants("isolation"), b.isolation},
 		{"append", b.cfg.wants("append"), b.appendScenario},
 		{"rebuild", b.cfg.wants("rebuild"), b.rebuild},
 		{"query", b.cfg.wants("query"), b.query},
+		{"restart", b.cfg.wants("restart"), b.restart},
 	}
 	for _, s := range steps {
 		if !s.want {

@@ -14,7 +14,7 @@ import (
 var errUsage = errors.New("usage")
 
 // scenarioNames are the scenarios in the order they run.
-var scenarioNames = []string{"raw", "fanout", "single", "latency", "append", "rebuild", "query"}
+var scenarioNames = []string{"raw", "fanout", "single", "latency", "isolation", "append", "rebuild", "query", "restart"}
 
 type config struct {
 	hookd        string
@@ -33,12 +33,19 @@ type config struct {
 	latencyRate     int
 	latencyDuration time.Duration
 
+	isolationEvents      int           // build events to the app with a fast and a hanging hook
+	isolationSendTimeout time.Duration // hookd --send-timeout in the isolation scenario
+
 	appendSmall      int
 	appendBig        int
 	appendPublishers int
 	appendMax        time.Duration // cap on each append measurement
 
 	rebuildEvents int
+	logRequests   bool // the rebuild and query logs hold delivery.requested entries too
+
+	restartEntries int // entries in the log hookd restarts on
+	restartBurst   int // build events of the burst the second restart follows
 
 	queryItems   int
 	queryBuilds  bool
@@ -51,17 +58,21 @@ type config struct {
 
 // quickDefaults are the sizes --quick uses for flags not given.
 var quickDefaults = map[string]string{
-	"events":           "500",
-	"latency-rate":     "200",
-	"latency-duration": "2s",
-	"append-small":     "5000",
-	"append-big":       "2000",
-	"append-max":       "3s",
-	"rebuild-events":   "20000",
-	"query-items":      "20000",
-	"query-samples":    "100",
-	"timeout":          "40s",
-	"stall":            "10s",
+	"events":                 "500",
+	"latency-rate":           "200",
+	"latency-duration":       "2s",
+	"isolation-events":       "300",
+	"isolation-send-timeout": "1s",
+	"restart-entries":        "20000",
+	"restart-burst":          "200",
+	"append-small":           "5000",
+	"append-big":             "2000",
+	"append-max":             "3s",
+	"rebuild-events":         "20000",
+	"query-items":            "20000",
+	"query-samples":          "100",
+	"timeout":                "40s",
+	"stall":                  "10s",
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -90,7 +101,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.appendBig, "append-big", 50000, "2 KiB events appended")
 	fs.IntVar(&c.appendPublishers, "append-publishers", 256, "concurrent publishers in the append scenario")
 	fs.DurationVar(&c.appendMax, "append-max", 20*time.Second, "cap on each append measurement (the rate is what was done by then)")
+	fs.IntVar(&c.isolationEvents, "isolation-events", 50000, "build events sent in the isolation scenario (to an app with a fast and a hanging hook)")
+	fs.DurationVar(&c.isolationSendTimeout, "isolation-send-timeout", 5*time.Second, "hookd --send-timeout in the isolation scenario (shutdown waits this long for the hanging sends)")
 	fs.IntVar(&c.rebuildEvents, "rebuild-events", 1000000, "events in the log the rebuild scenario replays")
+	fs.BoolVar(&c.logRequests, "log-requests", false, "the generated rebuild and query (with --query-builds) logs also hold a delivery.requested per delivery, as hookd's matcher logs them (a different mix: rates not comparable with runs without it)")
+	fs.IntVar(&c.restartEntries, "restart-entries", 1000000, "entries in the log hookd serve is restarted on")
+	fs.IntVar(&c.restartBurst, "restart-burst", 5000, "build events of the burst during which hookd is killed before the second restart")
 	fs.IntVar(&c.queryItems, "query-items", 1000000, "delivery items of the hook the query scenario lists")
 	fs.BoolVar(&c.queryBuilds, "query-builds", false, "also log each queried item's build event (twice the log, set-up twice as long)")
 	fs.IntVar(&c.querySamples, "query-samples", 500, "timed requests per page in the query scenario")
@@ -136,13 +152,14 @@ func (c config) validate() error {
 		{"max-per-host", c.maxPerHost}, {"latency-rate", c.latencyRate}, {"append-small", c.appendSmall},
 		{"append-big", c.appendBig}, {"append-publishers", c.appendPublishers}, {"rebuild-events", c.rebuildEvents},
 		{"query-items", c.queryItems}, {"query-samples", c.querySamples}, {"query-page", c.queryPage},
+		{"isolation-events", c.isolationEvents}, {"restart-entries", c.restartEntries}, {"restart-burst", c.restartBurst},
 	} {
 		if v.n < 1 {
 			return fmt.Errorf("--%s must be at least 1", v.name)
 		}
 	}
-	if c.latencyDuration <= 0 || c.appendMax <= 0 || c.timeout <= 0 || c.stall <= 0 {
-		return errors.New("--latency-duration, --append-max, --timeout and --stall must be positive")
+	if c.latencyDuration <= 0 || c.appendMax <= 0 || c.timeout <= 0 || c.stall <= 0 || c.isolationSendTimeout <= 0 {
+		return errors.New("--latency-duration, --append-max, --timeout, --stall and --isolation-send-timeout must be positive")
 	}
 	return nil
 }

@@ -13,21 +13,34 @@ import (
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
-	"github.com/hookd/hookd/transport/webhook"
 )
 
 // genSpec describes a generated history: apps with hooks, then build
 // events (round robin over the apps), each followed by one delivery
-// attempt per hook of its app, as hookd itself would have logged them.
+// attempt per hook of its app (with requests, first one delivery request
+// per hook), as hookd itself would have logged them.
 type genSpec struct {
 	apps        int
 	hooksPerApp int
-	events      int // entries in all; the last group may be cut short
+	events      int // entries in all; the last group may be cut short unless wholeGroups
 	secretEvery int // every secretEvery-th hook has a secret (0: none)
 	// noBuilds leaves the build events out (the attempts still name them):
 	// the views never read them, and the log is half as long to write,
-	// rebuild and scan at start-up.
+	// rebuild and scan at start-up. It leaves the requests out too.
 	noBuilds bool
+	// requests logs, right after each build event, one delivery.requested
+	// per hook of its app (what hookd's matcher appends), before the
+	// attempts. The generated log must then start empty: a request names
+	// its build event's sequence.
+	requests bool
+	// wholeGroups ends the log before a build event whose requests and
+	// attempts would not all fit in events: every logged build event was
+	// handled, as in the log of a server that finished its work.
+	wholeGroups bool
+	// hookURL, if set, is hook j's URL (j counts all hooks from 0); the
+	// default is an https URL under hooks.example.com, which nothing may
+	// send to: set it to a local receiver for a log hookd serve runs on.
+	hookURL func(app string, j int) string
 }
 
 type genHook struct {
@@ -36,9 +49,12 @@ type genHook struct {
 }
 
 type genLog struct {
-	apps   []string
-	hooks  [][]genHook // by app
-	events int
+	apps     []string
+	hooks    [][]genHook // by app
+	events   int
+	builds   int // build events among events
+	requests int // delivery.requested among events
+	attempts int // delivery.attempted among events
 }
 
 // genBatchEntries caps the entries handed to one Store.Append; their
@@ -64,7 +80,12 @@ func generateLog(ctx context.Context, store *eventlog.Store, spec genSpec, progr
 		encErr <- g.encode(ctx, spec, batches)
 	}()
 	for batch := range batches {
-		if _, err := store.Append(ctx, eventlog.Topic, batch...); err != nil {
+		seqs, err := store.Append(ctx, eventlog.Topic, batch...)
+		if err == nil && spec.requests && !spec.noBuilds && (len(seqs) != len(batch) || seqs[0] != uint64(g.events+1)) {
+			// The requests name sequences counted from an empty log.
+			err = fmt.Errorf("the log was not empty: generated entry %d got sequences %v", g.events+1, seqs[:min(1, len(seqs))])
+		}
+		if err != nil {
 			cancel()
 			for range batches {
 			}
@@ -122,8 +143,12 @@ func (g *genLog) encode(ctx context.Context, spec genSpec, out chan<- []eventlog
 		var hooks []genHook
 		for j := range spec.hooksPerApp {
 			n++
+			url := fmt.Sprintf("https://hooks.example.com/bitrise/%s/%d", app, j)
+			if spec.hookURL != nil {
+				url = spec.hookURL(app, n-1)
+			}
 			h := genHook{hook: domain.Hook{
-				Slug: uuid.NewString(), AppSlug: app, URL: fmt.Sprintf("https://hooks.example.com/bitrise/%s/%d", app, j),
+				Slug: uuid.NewString(), AppSlug: app, URL: url,
 				Events: []string{domain.SelectAll}, Headers: map[string]string{"X-Team": "mobile", "X-Env": "production"},
 			}}
 			ev := domain.HookConfigured{HookSlug: h.hook.Slug, AppSlug: app, URL: h.hook.URL, Events: h.hook.Events,
@@ -142,9 +167,22 @@ func (g *genLog) encode(ctx context.Context, spec genSpec, out chan<- []eventlog
 		}
 		g.hooks = append(g.hooks, hooks)
 	}
+	requests := spec.requests && !spec.noBuilds
 	for i := 0; written < spec.events; i++ {
 		a := i % spec.apps
 		app := g.apps[a]
+		if spec.wholeGroups {
+			group := len(g.hooks[a])
+			if requests {
+				group *= 2
+			}
+			if !spec.noBuilds {
+				group++
+			}
+			if written+group > spec.events {
+				break
+			}
+		}
 		at := base.Add(time.Duration(i) * 50 * time.Millisecond)
 		pr := int64(rng.IntN(900) + 1)
 		build := domain.BuildPayload{
@@ -154,8 +192,22 @@ func (g *genLog) encode(ctx context.Context, spec genSpec, out chan<- []eventlog
 		}
 		eventID := uuid.NewString()
 		if !spec.noBuilds {
+			// On an empty log, the entry written next gets sequence written+1.
+			seq := uint64(written + 1)
 			if err := emit(domain.BuildEventReceived{EventID: eventID, AppSlug: app, EventType: domain.EventBuildFinished, Build: build, ReceivedAt: at}); err != nil {
 				return err
+			}
+			g.builds++
+			for _, h := range g.hooks[a] {
+				if !requests || written >= spec.events {
+					break
+				}
+				ev := domain.DeliveryRequested{DeliveryID: domain.DeliveryID(eventID, h.hook.Slug), HookSlug: h.hook.Slug,
+					AppSlug: app, BuildEventID: eventID, BuildEventSeq: seq, RequestedAt: at.Add(time.Millisecond)}
+				if err := emit(ev); err != nil {
+					return err
+				}
+				g.requests++
 			}
 		}
 		body := build.Body()
@@ -163,7 +215,7 @@ func (g *genLog) encode(ctx context.Context, spec genSpec, out chan<- []eventlog
 			if written >= spec.events {
 				break
 			}
-			id := webhook.DeliveryID(eventID, h.hook.Slug)
+			id := domain.DeliveryID(eventID, h.hook.Slug)
 			sent := at.Add(2 * time.Millisecond)
 			ev := domain.DeliveryAttempted{
 				DeliveryID: id, HookSlug: h.hook.Slug, AppSlug: app, BuildEventID: eventID, EventType: domain.EventBuildFinished,
@@ -184,12 +236,20 @@ func (g *genLog) encode(ctx context.Context, spec genSpec, out chan<- []eventlog
 			if err := emit(ev); err != nil {
 				return err
 			}
+			g.attempts++
 		}
 	}
 	if len(batch) > 0 {
 		return send()
 	}
 	return nil
+}
+
+// describe notes in r what the generated log holds.
+func (g genLog) describe(r *result) {
+	r.extra("log_build_events", g.builds)
+	r.extra("log_delivery_requested", g.requests)
+	r.extra("log_delivery_attempted", g.attempts)
 }
 
 func randHex(rng *rand.Rand, n int) string {

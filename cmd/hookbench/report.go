@@ -75,12 +75,20 @@ const legend = `- hookd / baseline: rates per second of wall time; for latency a
 - latency: a steady rate to one hook; from each event's 202 to its receipt
   (0 when the receipt came first). Baseline: a direct POST at the same rate,
   from its send to its receipt.
+- isolation: an app with a hook to a receiver that never answers (H) and
+  one to a fast receiver (F); deliveries to F per second, first send to F's
+  last receipt; latency column: from a build event's 202 to F's receipt.
+  Baseline: the same on a fresh hookd with only F.
 - append: durable Publish calls in this process; latency column: one Publish.
   Baseline: one writer, batches of the same entries, db.Sync per batch.
 - rebuild: projections.Rebuild into empty views; baseline: store.NewReader
   plus eventlog.DecodeEntry over the same log.
 - query: sequential GETs of 50 items on one keep-alive connection; baseline:
   Views.ListDeliveryItems in this process.
+- restart: hookd serve restarted on a generated log of a server that had
+  finished its work, after a SIGTERM and after a SIGKILL during a burst of
+  build events; "ready": from the process's start until /readyz answers
+  200; "delivered": until a build event POSTed then reaches a receiver.
 - peak RSS: VmHWM of the hookd process, or of hookbench for in-process rows
   (reset before each); anon: peak RssAnon (heap and other private memory,
   without the file pages of Badger's memory-mapped tables).

@@ -102,14 +102,14 @@ func (b *bench) single(ctx context.Context) ([]*result, error) {
 }
 
 // hookdServe starts hookd serve on a fresh data directory with the
-// configured send limits.
-func (b *bench) hookdServe(ctx context.Context, name string) (*hookdProc, error) {
+// configured send limits and the extra flags.
+func (b *bench) hookdServe(ctx context.Context, name string, extra ...string) (*hookdProc, error) {
 	dir, err := b.scenarioDir(name)
 	if err != nil {
 		return nil, err
 	}
-	return startServe(ctx, b.cfg.hookd, dir, b.hookdEcho(),
-		"--max-in-flight", strconv.Itoa(b.cfg.maxInFlight), "--max-per-host", strconv.Itoa(b.cfg.maxPerHost))
+	return startServe(ctx, b.cfg.hookd, dir, b.hookdEcho(), append([]string{
+		"--max-in-flight", strconv.Itoa(b.cfg.maxInFlight), "--max-per-host", strconv.Itoa(b.cfg.maxPerHost)}, extra...)...)
 }
 
 // deliveryRun sends --events build events to hookd for an app with the

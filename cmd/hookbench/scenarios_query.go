@@ -40,7 +40,10 @@ func (b *bench) query(ctx context.Context) ([]*result, error) {
 	}
 	spec := genSpec{apps: 1, hooksPerApp: 1, events: 1 + items, noBuilds: true}
 	if b.cfg.queryBuilds {
-		spec.events, spec.noBuilds = 1+2*items, false
+		spec.events, spec.noBuilds, spec.requests = 1+2*items, false, b.cfg.logRequests
+		if spec.requests {
+			spec.events += items
+		}
 	}
 	gen, _, err := b.generate(ctx, store, spec)
 	if cerr := store.Close(); err == nil && cerr != nil {
@@ -61,6 +64,7 @@ func (b *bench) query(ctx context.Context) ([]*result, error) {
 	b.logf("query: %s (peak RSS %.0f MiB, anon %.0f MiB)", lines[len(lines)-1], float64(rss)/(1<<20), float64(rssAnon)/(1<<20))
 	for _, r := range out {
 		r.extra("log_events", gen.events)
+		gen.describe(r)
 		r.extra("hookd_rebuild_seconds", time.Since(start).Seconds())
 		r.extra("hookd_rebuild_peak_rss_bytes", rss)
 		r.extra("hookd_rebuild_peak_rss_anon_bytes", rssAnon)

@@ -25,11 +25,12 @@ func (b *bench) rebuild(ctx context.Context) ([]*result, error) {
 		return []*result{r}, err
 	}
 	defer store.Close()
-	spec := genSpec{apps: 50, hooksPerApp: 4, events: b.cfg.rebuildEvents, secretEvery: 2}
+	spec := genSpec{apps: 50, hooksPerApp: 4, events: b.cfg.rebuildEvents, secretEvery: 2, requests: b.cfg.logRequests}
 	gen, took, err := b.generate(ctx, store, spec)
 	if err != nil {
 		return []*result{r}, err
 	}
+	gen.describe(r)
 	r.extra("generate_seconds", took.Seconds())
 	r.extra("log_bytes", dirSize(logDir))
 

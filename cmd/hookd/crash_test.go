@@ -258,7 +258,9 @@ type crashLog struct {
 	seqOf    map[string][]uint64                    // event id → sequences
 	pairs    map[string]crashPair                   // delivery id → pair
 	attempts map[string][]domain.DeliveryAttempted  // delivery id → attempts
-	strays   []string                               // attempts of no pair
+	requests map[string][]uint64                    // delivery id → sequences of its delivery.requested
+	strays   []string                               // attempts or requests of no pair
+	late     []string                               // attempts logged before their request
 }
 
 type crashPair struct {
@@ -275,7 +277,7 @@ func readCrashLog(t *testing.T, data string) crashLog {
 	}
 	defer store.Close()
 	l := crashLog{events: map[string][]domain.BuildEventReceived{}, seqOf: map[string][]uint64{},
-		pairs: map[string]crashPair{}, attempts: map[string][]domain.DeliveryAttempted{}}
+		pairs: map[string]crashPair{}, attempts: map[string][]domain.DeliveryAttempted{}, requests: map[string][]uint64{}}
 	type hookState struct {
 		app    string
 		events []string
@@ -311,9 +313,18 @@ func readCrashLog(t *testing.T, data string) crashLog {
 					l.pairs[webhook.DeliveryID(ev.EventID, slug)] = crashPair{event: ev, seq: e.Seq, hook: slug}
 				}
 			}
+		case domain.DeliveryRequested:
+			p, ok := l.pairs[ev.DeliveryID]
+			if !ok || p.seq != ev.BuildEventSeq || p.hook != ev.HookSlug {
+				l.strays = append(l.strays, fmt.Sprintf("seq %d: request %s (hook %s, event %s at %d)", e.Seq, ev.DeliveryID, ev.HookSlug, ev.BuildEventID, ev.BuildEventSeq))
+			}
+			l.requests[ev.DeliveryID] = append(l.requests[ev.DeliveryID], e.Seq)
 		case domain.DeliveryAttempted:
 			if _, ok := l.pairs[ev.DeliveryID]; !ok {
 				l.strays = append(l.strays, fmt.Sprintf("seq %d: delivery %s (hook %s, event %s)", e.Seq, ev.DeliveryID, ev.HookSlug, ev.BuildEventID))
+			}
+			if len(l.requests[ev.DeliveryID]) == 0 {
+				l.late = append(l.late, fmt.Sprintf("seq %d: attempt %s before any request", e.Seq, ev.DeliveryID))
 			}
 			l.attempts[ev.DeliveryID] = append(l.attempts[ev.DeliveryID], ev)
 		}
@@ -503,7 +514,27 @@ func TestCrashUnderLoadLosesNothing(t *testing.T) {
 		t.Errorf("%d of %d pairs have no DeliveryAttempted, e.g.:\n%s", len(missing), len(l.pairs), strings.Join(missing[:min(len(missing), 20)], "\n"))
 	}
 	if len(l.strays) > 0 {
-		t.Errorf("%d attempts match no (event, hook) pair, e.g. %s", len(l.strays), strings.Join(l.strays[:min(len(l.strays), 10)], "; "))
+		t.Errorf("%d attempts or requests match no (event, hook) pair, e.g. %s", len(l.strays), strings.Join(l.strays[:min(len(l.strays), 10)], "; "))
+	}
+	// The matching decision is in the log: exactly one delivery.requested
+	// per pair, whatever the kills, and every attempt answers one.
+	var unrequested, requestedTwice []string
+	for id, p := range l.pairs {
+		switch n := len(l.requests[id]); {
+		case n == 0:
+			unrequested = append(unrequested, fmt.Sprintf("event %s (seq %d) × hook %s", p.event.EventID, p.seq, p.hook))
+		case n > 1:
+			requestedTwice = append(requestedTwice, fmt.Sprintf("event %s × hook %s at seqs %v", p.event.EventID, p.hook, l.requests[id]))
+		}
+	}
+	if len(unrequested) > 0 {
+		t.Errorf("%d of %d pairs have no delivery.requested, e.g. %s", len(unrequested), len(l.pairs), strings.Join(unrequested[:min(len(unrequested), 10)], "; "))
+	}
+	if len(requestedTwice) > 0 {
+		t.Errorf("%d pairs were requested more than once, want never, e.g. %s", len(requestedTwice), strings.Join(requestedTwice[:min(len(requestedTwice), 10)], "; "))
+	}
+	if len(l.late) > 0 {
+		t.Errorf("%d attempts come before their request, e.g. %s", len(l.late), strings.Join(l.late[:min(len(l.late), 10)], "; "))
 	}
 	if lastItems != len(l.pairs) {
 		t.Errorf("the live views listed %d delivery items, the log has %d pairs", lastItems, len(l.pairs))

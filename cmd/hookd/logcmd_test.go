@@ -57,8 +57,8 @@ func TestLogVerifyPassesOnServedLogAndCatchesTampering(t *testing.T) {
 	}
 	srv.stop(t)
 
-	// 1 hook configured + 3 build events + 3 attempts recorded.
-	const want = 1 + 2*builds
+	// 1 hook configured + 3 build events + their 3 requests + 3 attempts.
+	const want = 1 + 3*builds
 	code, out = runHookd(t, time.Minute, nil, "log", "verify", "--data", data)
 	m := verifyOK.FindStringSubmatch(out)
 	if code != 0 || m == nil {

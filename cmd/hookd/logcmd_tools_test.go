@@ -110,7 +110,7 @@ func TestLogTailExportStatsReadAStoppedServersLog(t *testing.T) {
 	}
 	srv.stop(t)
 
-	const head = 1 + 2*builds // hook configured, builds received, attempts
+	const head = 1 + 3*builds // hook configured, builds received, their requests and attempts
 	// tail: the last 10 by default, which is all of them.
 	code, stdout, stderr := runHookdSplit(t, time.Minute, nil, "log", "tail", "--data", data)
 	if code != 0 || stderr != "" {
@@ -136,7 +136,7 @@ func TestLogTailExportStatsReadAStoppedServersLog(t *testing.T) {
 			}
 		}
 	}
-	wantTypes := map[string]int{domain.NameHookConfigured: 1, domain.NameBuildEventReceived: builds, domain.NameDeliveryAttempted: builds}
+	wantTypes := map[string]int{domain.NameHookConfigured: 1, domain.NameBuildEventReceived: builds, domain.NameDeliveryRequested: builds, domain.NameDeliveryAttempted: builds}
 	if fmt.Sprint(types) != fmt.Sprint(wantTypes) {
 		t.Errorf("entry types %v, want %v", types, wantTypes)
 	}
@@ -200,9 +200,9 @@ func TestLogTailExportStatsReadAStoppedServersLog(t *testing.T) {
 	// stats, as text and as JSON.
 	code, out = runHookd(t, time.Minute, nil, "log", "stats", "--data", data)
 	for _, re := range []string{
-		`(?m)^entries:\s+7$`, `(?m)^head sequence:\s+7$`, `(?m)^first entry:\s+\d{4}-`, `(?m)^last entry:\s+\d{4}-`,
-		`(?m)^log/ on disk:\s+\d+\.\d (KiB|MiB)$`, `(?m)^views/ on disk:\s+\d+\.\d (KiB|MiB) \(applied up to 7\)$`,
-		`(?m)^  delivery.attempted.v1\s+3\s+\(42.9%\)$`, `(?m)^  hook.configured.v1\s+1\s+\(14.3%\)$`,
+		`(?m)^entries:\s+10$`, `(?m)^head sequence:\s+10$`, `(?m)^first entry:\s+\d{4}-`, `(?m)^last entry:\s+\d{4}-`,
+		`(?m)^log/ on disk:\s+\d+\.\d (KiB|MiB)$`, `(?m)^views/ on disk:\s+\d+\.\d (KiB|MiB) \(applied up to 10\)$`,
+		`(?m)^  delivery.attempted.v1\s+3\s+\(30.0%\)$`, `(?m)^  delivery.requested.v1\s+3\s+\(30.0%\)$`, `(?m)^  hook.configured.v1\s+1\s+\(10.0%\)$`,
 	} {
 		if code != 0 || !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("log stats: exit %d, no line like %s in:\n%s", code, re, out)

@@ -24,13 +24,13 @@ func newMetrics() (*prometheus.Registry, *metrics.Metrics, error) {
 }
 
 // watchLog adds the log's head and the lag of the dispatcher (from its
-// committed consumer-group offset, which advances in batches while busy)
-// and of the views, all read when scraped.
-func watchLog(m *metrics.Metrics, store *eventlog.Store, runner *projections.Runner) error {
+// position: the entries it has matched and queued) and of the views, all
+// read when scraped.
+func watchLog(m *metrics.Metrics, store *eventlog.Store, runner *projections.Runner, d *webhook.Dispatcher) error {
 	return m.WatchLog(
 		func() (uint64, error) { return store.Head(eventlog.Topic) },
 		map[string]metrics.Position{
-			webhook.ConsumerGroup: func() (uint64, error) { return store.Offset(eventlog.Topic, webhook.ConsumerGroup) },
+			webhook.ConsumerGroup: func() (uint64, error) { return d.Position(), nil },
 			projectionsGroup:      func() (uint64, error) { return runner.Applied(), nil },
 		})
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/hookd/hookd/projections"
 	"github.com/hookd/hookd/transport/httpapi"
 	"github.com/hookd/hookd/transport/metrics"
+	"github.com/hookd/hookd/transport/webhook"
 )
 
 // scrape is one parsed answer of /metrics.
@@ -161,8 +162,9 @@ func TestMetricsCountDeliveriesAppendsAndLagAfterTraffic(t *testing.T) {
 			map[string]string{"Bitrise-Event-Type": domain.EventBuildFinished}, http.StatusAccepted, nil)
 	}
 
-	// 3 hooks + 3 build events + 9 attempts, one Append each.
-	const entries = 3 + 3 + 9
+	// 3 hooks + 3 build events + 9 requests (one Append per build event)
+	// + 9 attempts, one Append each.
+	const entries, appends = 3 + 3 + 9 + 9, 3 + 3 + 3 + 9
 	var m scrape
 	eventually(t, pollTimeout, "9 deliveries recorded and every consumer caught up", func() bool {
 		m = s.scrape(t)
@@ -183,7 +185,7 @@ func TestMetricsCountDeliveriesAppendsAndLagAfterTraffic(t *testing.T) {
 	m.expect(t, 0, "hookd_delivery_duration_seconds", "outcome", "4xx")
 	m.expect(t, 0, "hookd_deliveries_in_flight")
 	m.expect(t, entries, "hookd_log_appends_total")
-	m.expect(t, entries, "hookd_log_append_duration_seconds") // one call per entry here
+	m.expect(t, appends, "hookd_log_append_duration_seconds") // one per Append call
 	m.expect(t, 0, "hookd_log_append_errors_total")
 	m.expect(t, entries, "hookd_log_head_sequence")
 	m.expect(t, 0, "hookd_consumer_lag", "group", "dispatcher")
@@ -247,11 +249,12 @@ func TestReadyzAndMetricsFollowTheLogAndTheViews(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := watchLog(obs, store, runner); err != nil {
+	dispatcher := webhook.NewDispatcher(store, eventlog.NewPublisher(store), webhook.NewSender(webhook.SenderConfig{}), webhook.DispatcherConfig{})
+	if err := watchLog(obs, store, runner, dispatcher); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(httpapi.NewRouter(httpapi.Config{
-		Ready: readiness(store, runner), Metrics: metrics.Handler(reg, nil), ObserveRequest: obs.HTTPRequest,
+		Ready: readiness(store, runner, dispatcher), Metrics: metrics.Handler(reg, nil), ObserveRequest: obs.HTTPRequest,
 	}))
 	defer srv.Close()
 	get := func(path string) (int, string) {
@@ -301,7 +304,7 @@ func TestReadyzAndMetricsFollowTheLogAndTheViews(t *testing.T) {
 	expect("/healthz", http.StatusOK)
 	expect("/readyz", http.StatusOK, "ready")
 
-	// The views trail by more than the bound: not ready, until they catch up.
+	// The views and the dispatcher trail by more than the bound: not ready, until they catch up.
 	if _, err := store.Append(ctx, eventlog.Topic, events(maxReadyLag+1)...); err != nil {
 		t.Fatal(err)
 	}
@@ -320,8 +323,14 @@ func TestReadyzAndMetricsFollowTheLogAndTheViews(t *testing.T) {
 	if err := runner.WaitFor(ctx, maxReadyLag+1); err != nil {
 		t.Fatalf("views did not catch up: %v", err)
 	}
+	expect("/readyz", http.StatusServiceUnavailable, fmt.Sprintf("dispatcher is %d events behind", maxReadyLag+1))
+	dispatcherDone := make(chan error, 1)
+	go func() { dispatcherDone <- dispatcher.Run(runCtx) }()
+	eventually(t, 10*time.Second, "the dispatcher to catch up", func() bool { return dispatcher.Position() == maxReadyLag+1 })
 	expect("/readyz", http.StatusOK)
-	scrapeNow().expect(t, 0, "hookd_consumer_lag", "group", projectionsGroup)
+	m = scrapeNow()
+	m.expect(t, 0, "hookd_consumer_lag", "group", projectionsGroup)
+	m.expect(t, 0, "hookd_consumer_lag", "group", "dispatcher")
 
 	// The log refuses a commit (as a failing disk does): not ready, and stays so.
 	sw := store.DB().NewStreamWriter()
@@ -347,11 +356,14 @@ func TestReadyzAndMetricsFollowTheLogAndTheViews(t *testing.T) {
 	if err := <-runnerDone; err != nil {
 		t.Fatalf("runner: %v", err)
 	}
+	if err := <-dispatcherDone; err != nil {
+		t.Fatalf("dispatcher: %v", err)
+	}
 	_ = store.Close()
 	expect("/readyz", http.StatusServiceUnavailable, "closed")
 	expect("/healthz", http.StatusOK)
 	m = scrapeNow()
 	m.expect(t, 2, "hookd_log_append_errors_total")
 	m.expect(t, 4, "hookd_http_requests_total", "route", "/healthz", "method", "GET", "code", "200")
-	m.expect(t, 4, "hookd_http_requests_total", "route", "/readyz", "method", "GET", "code", "503")
+	m.expect(t, 5, "hookd_http_requests_total", "route", "/readyz", "method", "GET", "code", "503")
 }

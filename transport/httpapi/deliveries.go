@@ -24,12 +24,17 @@ type deliveryItemJSON struct {
 	RequestPayload     string    `json:"request_payload"`
 	ResponseHTTPStatus *int      `json:"response_http_status"`
 	ResponseHeaders    *string   `json:"response_headers"`
-	ResponseBody       *string   `json:"response_body"`
-	ResponseTruncated  bool      `json:"response_body_truncated"`
-	ResponseSeconds    *int64    `json:"response_seconds"`
-	ResponseMS         *int64    `json:"response_ms"`
-	Error              *string   `json:"error"`
-	RedeliveryOf       *string   `json:"redelivery_of"`
+	// ResponseHeadersTruncated (an extension): some headers were not kept.
+	ResponseHeadersTruncated bool    `json:"response_headers_truncated"`
+	ResponseBody             *string `json:"response_body"`
+	// ResponseBodyEncoding (an extension): "utf-8" when response_body is
+	// the text, "base64" when it is the base64 of bytes that are not text.
+	ResponseBodyEncoding *string `json:"response_body_encoding"`
+	ResponseTruncated    bool    `json:"response_body_truncated"`
+	ResponseSeconds      *int64  `json:"response_seconds"`
+	ResponseMS           *int64  `json:"response_ms"`
+	Error                *string `json:"error"`
+	RedeliveryOf         *string `json:"redelivery_of"`
 	// RedeliveredBy (an extension): the redeliveries requested of this item.
 	RedeliveredBy []string `json:"redelivered_by"`
 }
@@ -53,6 +58,12 @@ func toDeliveryItemJSON(d projections.DeliveryItemView) deliveryItemJSON {
 		h := headersString(flatten(d.ResponseHeaders))
 		ms, s := d.DurationMS, d.DurationMS/1000
 		out.ResponseHeaders, out.ResponseMS, out.ResponseSeconds = &h, &ms, &s
+		out.ResponseHeadersTruncated = d.ResponseHeadersTruncated
+		enc := bodyEncodingUTF8
+		if d.ResponseBodyEncoding != "" {
+			enc = d.ResponseBodyEncoding
+		}
+		out.ResponseBodyEncoding = &enc
 	}
 	if d.Error != "" {
 		e := d.Error
@@ -64,6 +75,10 @@ func toDeliveryItemJSON(d projections.DeliveryItemView) deliveryItemJSON {
 	}
 	return out
 }
+
+// bodyEncodingUTF8 names, in the API, a response body stored as text
+// (domain.Response.BodyEncoding "").
+const bodyEncodingUTF8 = "utf-8"
 
 // headersString encodes headers as a JSON object in a string, keys sorted.
 func headersString(h map[string]string) string {

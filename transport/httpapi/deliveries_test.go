@@ -1,14 +1,19 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
@@ -19,6 +24,8 @@ var itemFields = []string{
 	"slug", "created_at", "updated_at", "event_type", "request_url", "request_headers", "request_payload",
 	"response_http_status", "response_headers", "response_body", "response_seconds", "response_ms",
 	"error", "redelivery_of",
+	// extensions
+	"response_body_encoding", "response_headers_truncated",
 }
 
 // rawItems returns the delivery items of a hook as raw JSON fields.
@@ -129,6 +136,9 @@ func TestDeliveryPostsSignedRequestAndListsItInBitriseShape(t *testing.T) {
 
 	raw := s.api.rawItems("app-1", h.Slug)
 	checkItemShape(t, raw[0], "error", "redelivery_of")
+	if enc, cut := string(raw[0]["response_body_encoding"]), string(raw[0]["response_headers_truncated"]); enc != `"utf-8"` || cut != "false" {
+		t.Errorf("response_body_encoding = %s, response_headers_truncated = %s; want \"utf-8\" and false", enc, cut)
+	}
 	for _, f := range []string{"response_http_status", "response_seconds", "response_ms"} {
 		var n int64
 		if err := json.Unmarshal(raw[0][f], &n); err != nil {
@@ -181,8 +191,12 @@ func TestDeliveryToClosedReceiverRecordsErrorAndNoResponse(t *testing.T) {
 	if it.RequestURL != url || it.RequestPayload == "" {
 		t.Errorf("a failed item still records the request: %+v", it)
 	}
-	checkItemShape(t, s.api.rawItems("app-1", h.Slug)[0],
-		"response_http_status", "response_headers", "response_body", "response_seconds", "response_ms", "redelivery_of")
+	raw := s.api.rawItems("app-1", h.Slug)[0]
+	checkItemShape(t, raw, "response_http_status", "response_headers", "response_body", "response_seconds", "response_ms",
+		"redelivery_of", "response_body_encoding")
+	if cut := string(raw["response_headers_truncated"]); cut != "false" {
+		t.Errorf("response_headers_truncated = %s, want false without a response", cut)
+	}
 }
 
 func TestDeliveryGoesOnlyToMatchingHooksOfTheApp(t *testing.T) {
@@ -316,5 +330,109 @@ func TestDeliveryItemsAreListedNewestFirstWithPaging(t *testing.T) {
 			field = "next"
 		}
 		s.api.do(http.MethodGet, itemsPath("app-1", h.Slug)+q, nil).expectError(t, http.StatusBadRequest, field)
+	}
+}
+
+// rawString decodes a raw item field that must be a JSON string.
+func rawString(t *testing.T, raw map[string]json.RawMessage, field string) string {
+	t.Helper()
+	var v string
+	if err := json.Unmarshal(raw[field], &v); err != nil {
+		t.Fatalf("%s = %s, want a string: %v", field, raw[field], err)
+	}
+	return v
+}
+
+// deliverOnce configures a hook to a receiver that answers with answer,
+// sends one build event, and returns the delivery item as raw fields.
+func deliverOnce(t *testing.T, s *stack, answer http.HandlerFunc) (hookSlug string, item map[string]json.RawMessage) {
+	t.Helper()
+	rc := httptest.NewServer(answer)
+	t.Cleanup(rc.Close)
+	h := s.api.createHook("app-1", map[string]any{"url": rc.URL + "/hook", "events": []string{"all"}})
+	s.api.sendBuild("app-1", "build/finished", buildBody(1))
+	s.api.waitItems("app-1", h.Slug, 1)
+	return h.Slug, s.api.rawItems("app-1", h.Slug)[0]
+}
+
+func TestDeliveryWhoseBodyWasCutOffKeepsTheStatusAndIsRedeliveredAsFailed(t *testing.T) {
+	s := newStack(t)
+	since := time.Now().UTC()
+	hook, raw := deliverOnce(t, s, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Length", "100")
+		w.Header().Set("X-Receiver", "yes")
+		_, _ = io.WriteString(w, "partial")
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler) // closes the connection mid-body
+	})
+	checkItemShape(t, raw, "redelivery_of")
+	var status int
+	decodeRawField(t, raw["response_http_status"], &status)
+	if status != http.StatusOK || rawString(t, raw, "response_body") != "partial" {
+		t.Errorf("response_http_status %d, response_body %s; want 200 and the partial body", status, raw["response_body"])
+	}
+	if h := decodeHeaders(t, "response_headers", rawString(t, raw, "response_headers")); h["X-Receiver"] != "yes" {
+		t.Errorf("response_headers = %v, want X-Receiver: yes kept", h)
+	}
+	const want = "response body cut off: connection closed before the body was complete (kept 7 of 100 bytes)"
+	if got := rawString(t, raw, "error"); got != want {
+		t.Errorf("error = %q\nwant    %q", got, want)
+	}
+	// A 200 whose body was cut off failed: it is among the failures sent again.
+	if out := s.api.redeliverFailed("app-1", hook, since); out.Data.Requested != 1 {
+		t.Errorf("redeliver-failed requested %d, want the cut-off item: %+v", out.Data.Requested, out)
+	}
+}
+
+func TestDeliveryWithABinaryResponseBodyShowsItAsBase64(t *testing.T) {
+	s := newStack(t)
+	body := []byte("\x89PNG\r\n\x1a\n\x00\xff binary")
+	_, raw := deliverOnce(t, s, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = w.Write(body)
+	})
+	checkItemShape(t, raw, "error", "redelivery_of")
+	if enc := rawString(t, raw, "response_body_encoding"); enc != "base64" {
+		t.Errorf("response_body_encoding = %q, want base64", enc)
+	}
+	got, err := base64.StdEncoding.DecodeString(rawString(t, raw, "response_body"))
+	if err != nil || !bytes.Equal(got, body) {
+		t.Errorf("response_body decodes to %q (%v), want exactly the bytes sent %q", got, err, body)
+	}
+}
+
+func TestDeliveryKeepsAt16KiBOfResponseHeadersAndSaysSo(t *testing.T) {
+	s := newStack(t)
+	_, raw := deliverOnce(t, s, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		for i := range 40 {
+			w.Header().Set(fmt.Sprintf("X-H-%02d", i), strings.Repeat("v", 1<<10))
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	if cut := string(raw["response_headers_truncated"]); cut != "true" {
+		t.Errorf("response_headers_truncated = %s, want true", cut)
+	}
+	h := decodeHeaders(t, "response_headers", rawString(t, raw, "response_headers"))
+	size := 0
+	for name, v := range h {
+		size += len(name) + len(v)
+	}
+	if size > 16<<10 || len(h) < 10 || h["X-H-39"] != "" {
+		t.Errorf("response_headers hold %d headers, %d bytes; want at most 16 KiB, the first by name (without X-H-39)", len(h), size)
+	}
+}
+
+func TestDeliveryWithResponseHeadersPast64KiBRecordsWhyAndNoResponse(t *testing.T) {
+	s := newStack(t)
+	_, raw := deliverOnce(t, s, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("X-Big", strings.Repeat("x", 70<<10))
+	})
+	checkItemShape(t, raw, "response_http_status", "response_headers", "response_body", "response_seconds", "response_ms",
+		"redelivery_of", "response_body_encoding")
+	if got := rawString(t, raw, "error"); got != "response headers larger than 64 KiB" {
+		t.Errorf("error = %q, want it to say the headers were too large", got)
 	}
 }

@@ -44,6 +44,22 @@ func toHookJSON(h projections.HookView) hookJSON {
 		CreatedAt: h.CreatedAt.UTC(), UpdatedAt: h.UpdatedAt.UTC()}
 }
 
+// writtenHook is the hook as ev leaves it: what the views show once they
+// apply ev, built without them. current is the hook as read before ev was
+// appended, nil for a new hook; it gives created_at and, when ev leaves
+// the secret alone, has_secret.
+func writtenHook(ev domain.HookConfigured, current *projections.HookView) hookJSON {
+	h := projections.HookView{Slug: ev.HookSlug, AppSlug: ev.AppSlug, URL: ev.URL, Events: ev.Events,
+		Headers: ev.Headers, CreatedAt: ev.ConfiguredAt, UpdatedAt: ev.ConfiguredAt}
+	if current != nil {
+		h.CreatedAt, h.HasSecret = current.CreatedAt, current.HasSecret
+	}
+	if ev.SealedSecret != nil {
+		h.HasSecret = *ev.SealedSecret != ""
+	}
+	return toHookJSON(h)
+}
+
 // append writes one event and returns its sequence.
 func (a *api) append(ctx context.Context, id string, ev domain.Event) (uint64, error) {
 	msg, err := eventlog.EncodeEvent(id, ev)
@@ -68,10 +84,11 @@ func (a *api) appendHookChange(ctx context.Context, ev domain.Event) error {
 	return nil
 }
 
-// waitForViews waits (bounded) until the views show the entry at seq. The
-// write is durable already; waiting only spares the caller a stale read.
+// waitForViews waits, at most ViewWait, until the views show the entry at
+// seq. The write is durable already; waiting only spares the caller a
+// stale read, so no answer may depend on it.
 func (a *api) waitForViews(ctx context.Context, seq uint64) {
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.ViewWait)
 	defer cancel()
 	if err := a.Waiter.WaitFor(wctx, seq); err != nil {
 		a.Logger.Warn("views are behind the log", "seq", seq, "err", err)
@@ -122,15 +139,7 @@ func (a *api) createHook(w http.ResponseWriter, r *http.Request) error {
 	if err := a.appendHookChange(r.Context(), ev); err != nil {
 		return err
 	}
-	return a.respondHook(w, app, ev.HookSlug)
-}
-
-func (a *api) respondHook(w http.ResponseWriter, app, hookSlug string) error {
-	h, err := a.Views.Hook(app, hookSlug)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, dataResponse{Data: toHookJSON(h)})
+	writeJSON(w, http.StatusOK, dataResponse{Data: writtenHook(ev, nil)})
 	return nil
 }
 
@@ -198,7 +207,8 @@ func (a *api) updateHook(w http.ResponseWriter, r *http.Request) error {
 	if err := a.appendHookChange(r.Context(), ev); err != nil {
 		return err
 	}
-	return a.respondHook(w, app, slug)
+	writeJSON(w, http.StatusOK, dataResponse{Data: writtenHook(ev, &current)})
+	return nil
 }
 
 func (a *api) deleteHook(w http.ResponseWriter, r *http.Request) error {

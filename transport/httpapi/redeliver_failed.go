@@ -68,7 +68,8 @@ func (a *api) redeliverFailed(w http.ResponseWriter, r *http.Request) error {
 	for _, d := range items {
 		bySlug[d.Slug] = d
 		records = append(records, domain.DeliveryRecord{
-			Slug: d.Slug, BuildEventID: d.BuildEventID, CreatedAt: d.CreatedAt, Status: d.ResponseStatus, RedeliveredBy: d.RedeliveredBy,
+			Slug: d.Slug, BuildEventID: d.BuildEventID, CreatedAt: d.CreatedAt, Status: d.ResponseStatus, Error: d.Error,
+			RedeliveredBy: d.RedeliveredBy,
 		})
 	}
 	out := redeliverFailedData{Slugs: []string{}}

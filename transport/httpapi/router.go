@@ -5,7 +5,9 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,7 +59,19 @@ type Config struct {
 	APIToken string // empty: no authentication
 	// SecretGrace is how long a replaced secret keeps signing. Default 24 h.
 	SecretGrace time.Duration
-	Logger      *slog.Logger
+	// ViewWait bounds how long a write waits for the views to show it
+	// before answering, so that the client's next read sees its write.
+	// The answer itself never depends on the views catching up. Default 10 s.
+	ViewWait time.Duration
+	// OnPanic, if set, is called with the value of a panic anywhere in the
+	// HTTP handling (the API's handlers, those beside it, the middleware),
+	// after the panic is logged at ERROR with its stack and the 500 is
+	// written (when the answer had begun already, it is cut off instead,
+	// after OnPanic returns). A panic is a bug: serve makes it stop the
+	// process. An http.ErrAbortHandler panic is not reported: it is the
+	// standard way to abort an answer on purpose.
+	OnPanic func(v any)
+	Logger  *slog.Logger
 	// Optional handlers served beside the API, without the API token:
 	// UI at "/" and "/assets/", Metrics at "/metrics", and Ready, which
 	// /readyz calls (nil error: ready).
@@ -82,7 +96,8 @@ type api struct {
 	bulkRedeliveries sync.Mutex
 }
 
-// NewRouter returns the HTTP handler with every route in one table.
+// NewRouter returns the HTTP handler with every route in one table; it is
+// a *mux.Router, so that tests can walk the routes.
 func NewRouter(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -93,24 +108,37 @@ func NewRouter(cfg Config) http.Handler {
 	if cfg.SecretGrace <= 0 {
 		cfg.SecretGrace = domain.DefaultSecretGrace
 	}
+	if cfg.ViewWait <= 0 {
+		cfg.ViewWait = DefaultViewWait
+	}
 	if cfg.NewID == nil {
 		cfg.NewID = newUUID
 	}
 	a := &api{Config: cfg}
 
-	r := mux.NewRouter()
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	// No path cleaning: mux would answer a path with "." or ".." segments
+	// or "//" with a 301 to another path, for every method. Such a path
+	// matches no route, or is refused by refuseOddPaths: 404 either way.
+	r := mux.NewRouter().SkipClean(true)
+	r.NotFoundHandler = a.recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, req, a.Logger, errNotFound)
-	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	}))
+	r.MethodNotAllowedHandler = a.recoverPanics(a.refuseOddPaths(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, req, a.Logger, errMethod)
-	})
+	})))
 	// Routes sit on the root router with their full paths: under a
 	// PathPrefix subrouter, gorilla/mux v1.8.1 forgets a method mismatch
 	// when a later route shares the prefix, and answers 404 instead of 405.
+	//
+	// Middleware runs on every matched route. recoverPanics comes first, so
+	// that a panic anywhere below is caught, and again inside observe, so
+	// that a recovered panic is observed as the 500 it answered.
+	r.Use(a.recoverPanics)
 	if cfg.ObserveRequest != nil {
-		r.Use(observe(cfg.ObserveRequest)) // first, so it sees 401s too
+		r.Use(observe(cfg.ObserveRequest)) // before authenticate, so it sees 401s too
+		r.Use(a.recoverPanics)
 	}
+	r.Use(a.refuseOddPaths)
 	r.Use(a.authenticate)
 	const hooks = "/v0.1/apps/{app-slug}/outgoing-webhooks"
 	const hook = hooks + "/{webhook-slug}"
@@ -150,6 +178,109 @@ func NewRouter(cfg Config) http.Handler {
 	return r
 }
 
+// DefaultViewWait is Config.ViewWait's default.
+const DefaultViewWait = 10 * time.Second
+
+// refuseOddPaths answers 404 for a path not in its one canonical form: one
+// with a "." or ".." segment (percent-encoded or not), an empty segment
+// ("//"), or a segment holding an encoded "/". Each resource is served at
+// one path only, never redirected to or served from another; the only
+// empty segment allowed is a trailing one ("/", "/assets/"), and the
+// routes decide about that. Route variables match such segments ("." as a
+// slug, "a%2Fb" decoded to "a/b" spanning two segments), so the check
+// runs on every matched route, and on a method mismatch, before the 405.
+func (a *api) refuseOddPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !canonicalPath(r.URL) {
+			writeError(w, r, a.Logger, errNotFound)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// canonicalPath reports whether u's path is absolute and has no dot,
+// empty or slash-holding segments.
+func canonicalPath(u *url.URL) bool {
+	p := u.EscapedPath()
+	if !strings.HasPrefix(p, "/") {
+		return false
+	}
+	segs := strings.Split(p[1:], "/")
+	for i, seg := range segs {
+		if seg == "" && i == len(segs)-1 {
+			continue
+		}
+		s, err := url.PathUnescape(seg)
+		if err != nil || s == "" || s == "." || s == ".." || strings.Contains(s, "/") {
+			return false
+		}
+	}
+	return true
+}
+
+// recoverPanics answers a panic below it with a 500 (or, when the answer
+// has begun already, by aborting it), logs the panic at ERROR with its
+// stack and reports it to OnPanic. It wraps every matched route and the
+// not-found and method-not-allowed handlers; when two wrap one request, a
+// panic the inner one recovered does not reach the outer.
+func (a *api) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hw := &headerWatch{ResponseWriter: w}
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			if p == http.ErrAbortHandler {
+				panic(p) // a deliberate abort: net/http drops the connection quietly
+			}
+			a.Logger.Error("handler panicked", "method", r.Method, "path", r.URL.Path,
+				"panic", p, "stack", string(debug.Stack()))
+			if !hw.wrote {
+				writeError(w, r, a.Logger, errPanic)
+			}
+			if a.OnPanic != nil {
+				a.OnPanic(p)
+			}
+			if hw.wrote {
+				// Part of an answer is out; cut it off so the client
+				// cannot take it for a whole one.
+				panic(http.ErrAbortHandler)
+			}
+		}()
+		next.ServeHTTP(hw, r)
+	})
+}
+
+// headerWatch remembers whether a handler has begun its answer.
+type headerWatch struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *headerWatch) WriteHeader(code int) {
+	if code >= 200 {
+		w.wrote = true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *headerWatch) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush sends what is buffered, the header first; streaming handlers may
+// assert http.Flusher or use http.ResponseController.
+func (w *headerWatch) Flush() {
+	w.wrote = true
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *headerWatch) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // ready answers 200 when the service can take traffic, else 503.
 func (a *api) ready(w http.ResponseWriter, r *http.Request) error {
 	if a.Ready != nil {
@@ -162,15 +293,10 @@ func (a *api) ready(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// wrap turns a handler that returns an error into an http.Handler.
+// wrap turns a handler that returns an error into an http.Handler; a
+// panic is recoverPanics' to handle.
 func (a *api) wrap(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if p := recover(); p != nil {
-				a.Logger.Error("handler panicked", "path", r.URL.Path, "panic", p)
-				writeError(w, r, a.Logger, errPanic)
-			}
-		}()
 		if err := h(w, r); err != nil {
 			writeError(w, r, a.Logger, err)
 		}

@@ -12,7 +12,8 @@ import (
 )
 
 // Delivery outcomes: the receiver's status class, or OutcomeError when no
-// response arrived (timeout, refused connection, refused address, not sent).
+// response arrived (timeout, refused connection, refused address, not sent)
+// or one arrived with an error (its body cut off).
 const (
 	Outcome2xx   = "2xx"
 	Outcome3xx   = "3xx"
@@ -24,7 +25,8 @@ const (
 var outcomes = []string{Outcome2xx, Outcome3xx, Outcome4xx, Outcome5xx, OutcomeError}
 
 // Outcome classifies a delivery: the status class of its response, or
-// OutcomeError when it has no response in 200-599 or has an error.
+// OutcomeError when it has no response in 200-599 or has an error, whatever
+// its status: a 200 whose body was cut off is not a success.
 func Outcome(status int, err string) string {
 	if err != "" {
 		return OutcomeError
@@ -85,7 +87,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		reg: reg,
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookd_deliveries_total",
-			Help: "Delivery attempts made, by outcome (2xx, 3xx, 4xx, 5xx, or error when no response arrived) and build event type.",
+			Help: "Delivery attempts made, by outcome (2xx, 3xx, 4xx, 5xx, or error when no whole response arrived) and build event type.",
 		}, []string{"outcome", "event_type"}),
 		deliveryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hookd_delivery_duration_seconds",

@@ -97,6 +97,8 @@ func TestOutcomeIsTheStatusClassOrError(t *testing.T) {
 		{101, "", "error"},
 		{600, "", "error"},
 		{200, "refused: 127.0.0.1 is a loopback address", "error"},
+		{200, "response body cut off: timeout after 10s (kept 1234 bytes)", "error"},
+		{204, "response body cut off: connection closed before the body was complete (kept 3 of 10 bytes)", "error"},
 	} {
 		if got := metrics.Outcome(tc.status, tc.err); got != tc.want {
 			t.Errorf("Outcome(%d, %q) = %q, want %q", tc.status, tc.err, got, tc.want)
@@ -115,6 +117,9 @@ func TestDeliveriesAreCountedByOutcomeAndEventTypeAndTimed(t *testing.T) {
 	m.DeliveryFinished("build/finished", 200, "", 20*time.Millisecond)
 	m.DeliveryFinished("build/finished", 503, "", 2*time.Second)
 	m.DeliveryFinished("build/triggered", 0, "connection refused", time.Millisecond)
+	// A response whose body was cut off failed, whatever its status.
+	m.DeliveryStarted()
+	m.DeliveryFinished("build/triggered", 200, "response body cut off: timeout after 10s (kept 0 bytes)", time.Millisecond)
 
 	for _, c := range []struct {
 		outcome, eventType string
@@ -122,7 +127,7 @@ func TestDeliveriesAreCountedByOutcomeAndEventTypeAndTimed(t *testing.T) {
 	}{
 		{"2xx", "build/finished", 1},
 		{"5xx", "build/finished", 1},
-		{"error", "build/triggered", 1},
+		{"error", "build/triggered", 2},
 	} {
 		if got := value(t, reg, "hookd_deliveries_total", map[string]string{"outcome": c.outcome, "event_type": c.eventType}); got != c.want {
 			t.Errorf("hookd_deliveries_total{outcome=%q,event_type=%q} = %v, want %v", c.outcome, c.eventType, got, c.want)
@@ -132,7 +137,7 @@ func TestDeliveriesAreCountedByOutcomeAndEventTypeAndTimed(t *testing.T) {
 		t.Errorf("a series for a (outcome, event type) that never happened: %v", m)
 	}
 	if got := value(t, reg, "hookd_deliveries_in_flight", nil); got != 0 {
-		t.Errorf("in flight after 3 finishes = %v, want 0", got)
+		t.Errorf("in flight after every finish = %v, want 0", got)
 	}
 	h := series(t, reg, "hookd_delivery_duration_seconds", map[string]string{"outcome": "5xx"}).GetHistogram()
 	if h.GetSampleCount() != 1 || h.GetSampleSum() != 2 {

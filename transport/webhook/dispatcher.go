@@ -7,28 +7,22 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/google/uuid"
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
 )
 
-// ConsumerGroup is the dispatcher's durable position in the log.
+// ConsumerGroup names the dispatcher's position (in metrics and /readyz).
 const ConsumerGroup = "dispatcher"
-
-// deliveryNamespace derives delivery ids: one (build event, hook) pair
-// always gets the same id, so a pair re-sent after a crash is recognisable.
-var deliveryNamespace = uuid.MustParse("6f1d3c1e-52a4-4d4e-9a43-3b2f0b6f6a10")
 
 // DeliveryID is the id of the first delivery item of a build event to a hook.
 func DeliveryID(buildEventID, hookSlug string) string {
-	return uuid.NewSHA1(deliveryNamespace, []byte(buildEventID+"\x00"+hookSlug)).String()
+	return domain.DeliveryID(buildEventID, hookSlug)
 }
 
 // SecretOpener decrypts sealed hook secrets; *sealer.Sealer is one.
@@ -43,23 +37,25 @@ type DispatcherConfig struct {
 	Secrets SecretOpener
 	// Workers is how many deliveries are sent at once. Default 64.
 	Workers int
-	// PerHost is how many deliveries to one destination (the host and
-	// port of the hook URL, shared by every hook pointing there) are sent
-	// at once, so a slow or hanging receiver holds at most that many
+	// PerHost is how many deliveries to one receiver address (the IP and
+	// port dialled, shared by every hook and host name pointing there) are
+	// sent at once, so a slow or hanging receiver holds at most that many
 	// workers and the rest keep serving other receivers. Default 8, but
 	// no more than Workers/8 (at least 1); never more than Workers.
 	PerHost int
-	// Queue is how many deliveries may wait for a worker (a slow hook's
-	// backlog waits here); when it is full, reading the log waits.
-	// Default 256 per worker.
-	Queue  int
-	Logger *slog.Logger
+	// MaxWaiting bounds the deliveries waiting for their receivers, which
+	// cost about 100 bytes each whatever their payload (the payload stays
+	// in the log). When that many wait, reading the log waits too, and a
+	// warning says so. Default 1,000,000.
+	MaxWaiting int
+	Logger     *slog.Logger
 	// Observer, if set, is told when each delivery starts and finishes
 	// (for metrics). Default: none.
 	Observer Observer
-	// CheckpointEvery is how often the dispatcher saves the checkpoint that
-	// lets a restart skip most of the log. Default 2 s.
-	CheckpointEvery time.Duration
+	// SaveEvery is how often, at most, the dispatcher saves its position
+	// while the log keeps moving (it also saves when the log goes idle and
+	// when it stops). Default 1 s.
+	SaveEvery time.Duration
 }
 
 // Observer watches deliveries; *metrics.Metrics is one. Its methods are
@@ -78,16 +74,24 @@ type noObserver struct{}
 func (noObserver) DeliveryStarted()                                    {}
 func (noObserver) DeliveryFinished(string, int, string, time.Duration) {}
 
-// Dispatcher reads the log in order, decides which hooks each build event
-// goes to from the hooks configured before it, and hands the sends to a
-// bounded pool of workers, each recording a DeliveryAttempted. No
-// destination host:port gets more than PerHost workers at once, so a
-// hanging receiver cannot starve the others.
+// Dispatcher matches and sends, driven by the log alone.
 //
-// Nothing is lost across crashes: at start a recovery scan of the log finds
-// every (event, hook) pair and redelivery request without a
-// DeliveryAttempted and sends it. Only pairs in flight at a crash can be
-// sent twice; they carry the same delivery id.
+// The matcher half reads the log in order, keeps the hooks as of each
+// entry, and for each build event appends one delivery.requested per hook
+// that wants it: the decision is a logged fact. The sending half queues
+// every delivery.requested and redelivery.requested it reads as a small
+// reference, per receiver, and a pool of workers sends them, reading the
+// body back from the log, and records a delivery.attempted for each. A
+// receiver that hangs holds at most PerHost workers and its backlog waits
+// without holding up the reading of the log.
+//
+// Its durable state (see state.go) is a position and the hooks as of it,
+// saved beside the log; a restart reads only the entries after the oldest
+// request still without an attempt. A build event never gets two requests
+// for one hook, whatever crashes: before matching the entries after its
+// saved position, a restart collects the requests already logged there and
+// does not append them again. Only a request in flight when the process
+// died is sent twice, with the same Webhook-Id.
 type Dispatcher struct {
 	store  *eventlog.Store
 	pub    *eventlog.Publisher
@@ -95,29 +99,21 @@ type Dispatcher struct {
 	logger *slog.Logger
 	cfg    DispatcherConfig
 
-	registry    *domain.HookRegistry // touched only by the ordered stage
-	skipThrough uint64               // entries up to here were handled by recovery
-	lastSeq     uint64               // the last entry the ordered stage handled
+	regMu    sync.RWMutex         // the loop writes the registry; workers read it
+	registry *domain.HookRegistry // as of matched
+	changed  map[string]struct{}  // hooks changed since the last save (loop only)
+	legacy   bool                 // a checkpoint of the old dispatcher is still saved
+	matched  atomic.Uint64
+	queue    *queue
+	tracker  *tracker
+	workers  sync.WaitGroup
 
-	// outstanding are sends asked for whose attempt is not yet in the log.
-	outMu          sync.Mutex
-	outstanding    map[string]job
-	lastCheckpoint time.Time
-	queue          *queue
-	workers        sync.WaitGroup
-}
+	lastSaved position // loop only
+	saved     bool
 
-type job struct {
-	seq          uint64 // the entry that asked for this send
-	deliveryID   string
-	redeliveryOf string
-	buildEventID string
-	eventType    string
-	appSlug      string
-	hookSlug     string
-	hook         domain.Hook
-	hookFound    bool
-	body         []byte
+	failMu  sync.Mutex
+	failErr error
+	stop    context.CancelFunc
 }
 
 // NewDispatcher returns a Dispatcher; Run starts it.
@@ -129,8 +125,8 @@ func NewDispatcher(store *eventlog.Store, pub *eventlog.Publisher, sender *Sende
 		cfg.PerHost = min(8, max(1, cfg.Workers/8))
 	}
 	cfg.PerHost = min(cfg.PerHost, cfg.Workers)
-	if cfg.Queue <= 0 {
-		cfg.Queue = 256 * cfg.Workers
+	if cfg.MaxWaiting <= 0 {
+		cfg.MaxWaiting = 1_000_000
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -138,285 +134,358 @@ func NewDispatcher(store *eventlog.Store, pub *eventlog.Publisher, sender *Sende
 	if cfg.Observer == nil {
 		cfg.Observer = noObserver{}
 	}
-	if cfg.CheckpointEvery <= 0 {
-		cfg.CheckpointEvery = 2 * time.Second
+	if cfg.SaveEvery <= 0 {
+		cfg.SaveEvery = time.Second
 	}
 	return &Dispatcher{
 		store: store, pub: pub, sender: sender, logger: cfg.Logger, cfg: cfg,
-		registry:    domain.NewHookRegistry(),
-		queue:       newQueue(cfg.PerHost, cfg.Queue),
-		outstanding: map[string]job{},
+		registry: domain.NewHookRegistry(),
+		changed:  map[string]struct{}{},
+		queue:    newQueue(cfg.PerHost, cfg.MaxWaiting),
 	}
 }
 
-// Run recovers unsent deliveries, then dispatches new events until ctx
-// ends. On return, deliveries that had started are finished and recorded;
-// queued ones that had not started are left for the next start's recovery.
-func (d *Dispatcher) Run(ctx context.Context) error {
+// Position is the sequence up to which the dispatcher has handled the log:
+// every build event up to it has its deliveries requested.
+func (d *Dispatcher) Position() uint64 { return d.matched.Load() }
+
+// Waiting is the number of deliveries requested and not yet attempted.
+func (d *Dispatcher) Waiting() int {
+	if d.tracker == nil {
+		return 0
+	}
+	return d.tracker.outstanding()
+}
+
+// Run dispatches until ctx ends, and returns nil then; any other reason to
+// stop (a log read or append failing, the log closing under it) is
+// returned as an error, never swallowed. On return, deliveries that had
+// started are finished and recorded; those still waiting stay in the log
+// for the next start.
+func (d *Dispatcher) Run(ctx context.Context) (err error) {
+	ctx, d.stop = context.WithCancel(ctx)
+	defer d.stop()
+	pos, reg, err := loadState(d.store)
+	if err != nil {
+		return fmt.Errorf("dispatcher: %w", err)
+	}
+	if legacy, err := d.store.State(stateLegacy); err == nil && legacy != nil {
+		d.legacy = true
+	}
+	d.registry = reg
+	d.matched.Store(pos.matched)
+	d.tracker = newTracker(pos.lowWater)
+
 	for i := 0; i < d.cfg.Workers; i++ {
 		d.workers.Add(1)
 		go d.work()
 	}
-	recovered := false
 	defer func() {
 		d.queue.stop()
 		d.workers.Wait()
-		if recovered {
-			// Sends queued but not started are still outstanding: the
-			// checkpoint keeps them for the next start.
-			d.maybeCheckpoint(true)
+		serr := d.save()
+		if ferr := d.failure(); ferr != nil {
+			err = ferr
+		} else if serr != nil && err == nil {
+			err = serr
 		}
 	}()
 
-	pending, err := d.recover(ctx)
+	head, err := d.recover(ctx, pos)
+	if err == nil {
+		d.warnRefusedTargets()
+		err = d.follow(ctx, head+1)
+	}
+	if ferr := d.failure(); ferr != nil {
+		return ferr
+	}
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil // stopped as asked
+	}
+	if err == nil && ctx.Err() == nil {
+		err = errors.New("stopped reading the log without a reason")
+	}
 	if err != nil {
-		return err
-	}
-	recovered = true
-	d.lastSeq = d.skipThrough
-	if len(pending) > 0 {
-		d.logger.Info("recovering deliveries without a recorded attempt", "count", len(pending))
-	}
-	if !d.submit(ctx, pending) {
-		return nil
-	}
-
-	sub, err := eventlog.NewSubscriber(d.store, eventlog.SubscriberConfig{ConsumerGroup: ConsumerGroup, Logger: d.logger})
-	if err != nil {
-		return err
-	}
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 15 * time.Second}, watermill.NewSlogLogger(d.logger))
-	if err != nil {
-		return fmt.Errorf("dispatcher router: %w", err)
-	}
-	router.AddConsumerHandler("dispatcher", eventlog.Topic, sub, func(msg *message.Message) error {
-		d.handle(msg.Context(), msg)
-		return nil
-	})
-	if err := router.Run(ctx); err != nil {
-		return fmt.Errorf("dispatcher router: %w", err)
+		return fmt.Errorf("dispatcher: %w", err)
 	}
 	return nil
 }
 
-// submit queues jobs, waiting for room; false if ctx ended first. All of
-// them are tracked before the first is queued, so those that never reach
-// the queue stay outstanding and the next checkpoint keeps them.
-func (d *Dispatcher) submit(ctx context.Context, jobs []job) bool {
-	for _, j := range jobs {
-		d.track(j)
+// fail stops the dispatcher with err (the first one wins).
+func (d *Dispatcher) fail(err error) {
+	d.failMu.Lock()
+	defer d.failMu.Unlock()
+	if d.failErr == nil {
+		d.failErr = fmt.Errorf("dispatcher: %w", err)
+		d.logger.Error("dispatcher stops", "err", err)
+		d.stop()
 	}
-	for _, j := range jobs {
-		if !d.queue.put(ctx, j) {
-			return false
-		}
-	}
-	return true
 }
 
-// handle is the ordered stage: it sees every entry once, in log order.
-func (d *Dispatcher) handle(ctx context.Context, msg *message.Message) {
-	seq, _ := strconv.ParseUint(msg.Metadata.Get(eventlog.MetaSeq), 10, 64)
-	if seq <= d.skipThrough {
-		return
-	}
-	defer func() {
-		d.lastSeq = seq
-		d.maybeCheckpoint(false)
-	}()
-	name := msg.Metadata.Get(eventlog.MetaName)
-	if name == domain.NameDeliveryAttempted {
-		return
-	}
-	ev, err := eventlog.DecodeMessage(msg)
+func (d *Dispatcher) failure() error {
+	d.failMu.Lock()
+	defer d.failMu.Unlock()
+	return d.failErr
+}
+
+// recover catches up with the log as it stands at start: it reads from
+// the oldest request that may lack an attempt, queues the requests without
+// one, matches the build events after the saved position (appending only
+// requests not already logged), and returns the head it caught up with.
+func (d *Dispatcher) recover(ctx context.Context, pos position) (uint64, error) {
+	head, err := d.store.Head(eventlog.Topic)
 	if err != nil {
-		// A poison entry must not stop every delivery after it.
-		d.logger.Error("dispatcher skips an entry it cannot decode", "seq", seq, "name", name, "err", err)
-		return
+		return 0, err
 	}
-	d.submit(ctx, d.step(seq, ev))
-}
-
-// step folds one event into the registry and returns the sends it calls for.
-func (d *Dispatcher) step(seq uint64, ev domain.Event) []job {
-	switch e := ev.(type) {
-	case domain.HookConfigured, domain.HookRemoved:
-		d.registry.Apply(e)
-	case domain.BuildEventReceived:
-		body := e.Build.Body()
-		var jobs []job
-		for _, h := range d.registry.Match(e.AppSlug, e.EventType) {
-			jobs = append(jobs, job{
-				seq: seq, deliveryID: DeliveryID(e.EventID, h.Slug), buildEventID: e.EventID, eventType: e.EventType,
-				appSlug: e.AppSlug, hookSlug: h.Slug, hook: h, hookFound: true, body: body,
-			})
-		}
-		return jobs
-	case domain.RedeliveryRequested:
-		h, ok := d.registry.Get(e.HookSlug)
-		return []job{{
-			seq: seq, deliveryID: e.DeliveryID, redeliveryOf: e.OriginalDeliveryID, buildEventID: e.BuildEventID,
-			eventType: e.EventType, appSlug: e.AppSlug, hookSlug: e.HookSlug, hook: h, hookFound: ok, body: e.Payload,
-		}}
-	}
-	return nil
-}
-
-// recover replays the log to its head: it rebuilds the registry and returns
-// the sends the log asks for but has no DeliveryAttempted for, in log order.
-// With a checkpoint it starts from the checkpoint's hooks and outstanding
-// sends, looks at entries up to the checkpoint only for attempts (from the
-// oldest outstanding send on), and handles everything after it. An attempt
-// is always appended after the event that asked for it, so only sends still
-// unanswered are held in memory.
-func (d *Dispatcher) recover(ctx context.Context) ([]job, error) {
-	type wantedJob struct {
-		order int
-		job   job
-	}
-	pending := map[string]wantedJob{}
-	n := 0
-	var from, checkpointed uint64 = 1, 0
-	if cp, ok := d.loadCheckpoint(); ok {
-		d.registry = domain.NewHookRegistryFrom(cp.Hooks)
-		checkpointed, from = cp.Seq, cp.Seq+1
-		slices.SortFunc(cp.Outstanding, func(a, b savedJob) int { return cmp.Compare(a.Seq, b.Seq) })
-		for _, s := range cp.Outstanding {
-			pending[s.DeliveryID] = wantedJob{order: n, job: s.job()}
-			n++
-			from = min(from, s.Seq)
-		}
-		d.logger.Info("dispatcher resumes from its checkpoint", "checkpoint_seq", cp.Seq, "outstanding", len(cp.Outstanding), "scan_from", from)
-	}
+	from := min(pos.matched, pos.lowWater) + 1
+	pending := map[string]ref{}     // requests without an attempt, by delivery id
+	logged := map[string]struct{}{} // requests and attempts after pos.matched
+	var candidates []domain.DeliveryRequested
+	scanned := 0
 	r := d.store.NewReader(eventlog.Topic, from)
 	for r.Next(ctx) {
 		e := r.Entry()
-		d.skipThrough = e.Seq
-		if e.Name() == domain.NameDeliveryAttempted {
-			if id := e.Metadata[eventlog.MetaDeliveryID]; id != "" {
-				delete(pending, id)
-				continue
+		if e.Seq > head {
+			break
+		}
+		scanned++
+		name := e.Name()
+		switch {
+		case name == domain.NameDeliveryAttempted:
+			id := e.Metadata[eventlog.MetaDeliveryID]
+			delete(pending, id)
+			if e.Seq > pos.matched {
+				logged[id] = struct{}{}
 			}
-		} else if e.Seq <= checkpointed {
-			continue // already folded into the checkpoint
-		}
-		ev, err := eventlog.DecodeEntry(e)
-		if err != nil {
-			d.logger.Error("recovery skips an entry it cannot decode", "seq", e.Seq, "err", err)
-			continue
-		}
-		if a, ok := ev.(domain.DeliveryAttempted); ok {
-			delete(pending, a.DeliveryID)
-			continue
-		}
-		for _, j := range d.step(e.Seq, ev) {
-			pending[j.deliveryID] = wantedJob{order: n, job: j}
-			n++
+		case isRequest(name):
+			rf, id, err := d.decodeRequest(e)
+			if err != nil {
+				return 0, err
+			}
+			if e.Seq > pos.matched {
+				logged[id] = struct{}{}
+			}
+			if e.Seq > pos.lowWater {
+				pending[id] = rf
+			}
+		case e.Seq <= pos.matched:
+			// folded into the saved hooks and matched already
+		default:
+			reqs, err := d.step(e)
+			if err != nil {
+				return 0, err
+			}
+			candidates = append(candidates, reqs...)
 		}
 	}
 	if err := r.Err(); err != nil {
-		return nil, fmt.Errorf("dispatcher recovery: %w", err)
+		return 0, fmt.Errorf("catch up from %d: %w", from, err)
 	}
-	ordered := make([]wantedJob, 0, len(pending))
-	for _, w := range pending {
-		ordered = append(ordered, w)
+	fresh := candidates[:0]
+	for _, c := range candidates {
+		if _, ok := logged[c.DeliveryID]; !ok {
+			fresh = append(fresh, c)
+		}
 	}
-	slices.SortFunc(ordered, func(a, b wantedJob) int { return a.order - b.order })
-	jobs := make([]job, len(ordered))
-	for i, w := range ordered {
-		jobs[i] = w.job
+	if err := d.request(ctx, fresh); err != nil {
+		return 0, err
 	}
-	return jobs, nil
+	d.matched.Store(max(head, pos.matched))
+
+	waiting := make([]ref, 0, len(pending))
+	for _, rf := range pending {
+		waiting = append(waiting, rf)
+	}
+	slices.SortFunc(waiting, func(a, b ref) int { return cmp.Compare(a.reqSeq, b.reqSeq) })
+	for _, rf := range waiting {
+		if err := d.enqueue(ctx, rf); err != nil {
+			return 0, err
+		}
+	}
+	d.tracker.readThrough(head)
+	if err := d.save(); err != nil {
+		return 0, err
+	}
+	d.logger.Info("dispatcher caught up with the log", "head", head, "read_from", from, "entries_read", scanned,
+		"requested", len(fresh), "already_requested", len(candidates)-len(fresh), "waiting", len(waiting))
+	return head, nil
 }
 
-func (d *Dispatcher) work() {
-	defer d.workers.Done()
+// follow handles entries from next on as they are appended, until ctx ends
+// or something fails.
+func (d *Dispatcher) follow(ctx context.Context, next uint64) error {
+	lastSave := time.Now()
 	for {
-		// Once stopping, jobs not yet started are left for the next
-		// start's recovery.
-		j, ok := d.queue.take()
-		if !ok {
-			return
-		}
-		d.deliver(j)
-	}
-}
-
-// deliver sends one job and records the attempt. It runs to completion even
-// during shutdown, bounded by the sender's timeout. The receiver's slot is
-// freed as soon as the send is over, so the next send to that host does not
-// wait for this attempt's fsync; the worker still holds the total bound.
-func (d *Dispatcher) deliver(j job) {
-	ev := domain.DeliveryAttempted{
-		DeliveryID: j.deliveryID, HookSlug: j.hookSlug, AppSlug: j.appSlug, BuildEventID: j.buildEventID,
-		EventType: j.eventType, RedeliveryOf: j.redeliveryOf,
-	}
-	d.cfg.Observer.DeliveryStarted()
-	var sendTime time.Duration
-	defer func() { d.cfg.Observer.DeliveryFinished(j.eventType, statusOf(ev.Response), ev.Error, sendTime) }()
-	if !j.hookFound {
-		ev.Error = "not sent: the webhook was deleted before the redelivery was sent"
-		ev.Request = domain.OutgoingRequest{Headers: map[string]string{}, Body: j.body}
-	} else {
-		at := time.Now().UTC()
-		secrets, err := d.signingSecrets(j.hook, at)
-		// The message id is the first delivery's id, so a redelivery of the
-		// same event to the same hook can be recognised by the receiver.
-		msgID := DeliveryID(j.buildEventID, j.hookSlug)
+		batch, err := d.store.ReadBatch(ctx, eventlog.Topic, next, 256)
 		if err != nil {
-			ev.Error = "not sent: " + err.Error()
-			ev.Request = domain.BuildRequest(j.hook, j.eventType, j.body, msgID, at, domain.SigningSecrets{})
-		} else {
-			ev.Request = domain.BuildRequest(j.hook, j.eventType, j.body, msgID, at, secrets)
-			out := d.sender.Send(context.Background(), ev.Request)
-			ev.Response, ev.Error, ev.DurationMS = out.Response, out.Error, out.Duration.Milliseconds()
-			sendTime = out.Duration
+			return err
+		}
+		if len(batch) == 0 {
+			// Idle: save once, then wait; nothing is written while idle.
+			if err := d.save(); err != nil {
+				return err
+			}
+			lastSave = time.Now()
+			if err := d.store.WaitFor(ctx, eventlog.Topic, next-1); err != nil {
+				if errors.Is(err, eventlog.ErrClosed) {
+					return errors.New("the event log closed while the dispatcher was reading it")
+				}
+				return err
+			}
+			continue
+		}
+		var reqs []domain.DeliveryRequested
+		for _, e := range batch {
+			if isRequest(e.Name()) {
+				rf, _, err := d.decodeRequest(e)
+				if err != nil {
+					return err
+				}
+				if err := d.enqueue(ctx, rf); err != nil {
+					return err
+				}
+			} else if e.Name() != domain.NameDeliveryAttempted {
+				more, err := d.step(e)
+				if err != nil {
+					return err
+				}
+				reqs = append(reqs, more...)
+			}
+			d.tracker.readThrough(e.Seq)
+		}
+		if err := d.request(ctx, reqs); err != nil {
+			return err
+		}
+		next = batch[len(batch)-1].Seq + 1
+		d.matched.Store(next - 1)
+		if time.Since(lastSave) >= d.cfg.SaveEvery {
+			if err := d.save(); err != nil {
+				return err
+			}
+			lastSave = time.Now()
 		}
 	}
-	ev.AttemptedAt = time.Now().UTC()
-	d.queue.done(j)
-	msg, err := eventlog.EncodeEvent(uuid.NewString(), ev)
-	if err == nil {
-		_, err = d.pub.Append(context.Background(), eventlog.Topic, msg)
+}
+
+// step folds a hook event into the registry, or matches a build event
+// against it and returns the requests it calls for. Other entries are
+// ignored. An entry that cannot be decoded is a damaged log: an error.
+func (d *Dispatcher) step(e eventlog.Entry) ([]domain.DeliveryRequested, error) {
+	name := e.Name()
+	if !isHookEvent(name) && name != domain.NameBuildEventReceived {
+		return nil, nil
 	}
-	if err == nil {
-		d.untrack(j.deliveryID)
-	}
+	ev, err := eventlog.DecodeEntry(e)
 	if err != nil {
-		if !errors.Is(err, eventlog.ErrClosed) {
-			d.logger.Error("could not record a delivery attempt; it will be sent again at the next start",
-				"delivery_id", j.deliveryID, "hook", j.hookSlug, "err", err)
-		}
-		return
+		return nil, err
 	}
-	d.logger.Debug("delivered", "delivery_id", j.deliveryID, "hook", j.hookSlug, "status", statusOf(ev.Response), "error", ev.Error)
+	switch ev := ev.(type) {
+	case domain.HookConfigured:
+		d.applyHook(ev, ev.HookSlug)
+	case domain.HookRemoved:
+		d.applyHook(ev, ev.HookSlug)
+	case domain.BuildEventReceived:
+		hooks := d.registry.Match(ev.AppSlug, ev.EventType)
+		reqs := make([]domain.DeliveryRequested, len(hooks))
+		at := time.Now().UTC()
+		for i, h := range hooks {
+			reqs[i] = domain.DeliveryRequested{
+				DeliveryID: domain.DeliveryID(ev.EventID, h.Slug), HookSlug: h.Slug, AppSlug: ev.AppSlug,
+				BuildEventID: ev.EventID, BuildEventSeq: e.Seq, RequestedAt: at,
+			}
+		}
+		return reqs, nil
+	}
+	return nil, nil
 }
 
-// signingSecrets opens the hook's secrets that sign a delivery made at.
-func (d *Dispatcher) signingSecrets(h domain.Hook, at time.Time) (domain.SigningSecrets, error) {
-	current, previous := h.SealedSigningSecrets(at)
-	var s domain.SigningSecrets
-	if current == "" {
-		return s, nil
-	}
-	if d.cfg.Secrets == nil {
-		return s, errors.New("the webhook has a secret but hookd has no secret key to open it")
-	}
-	var err error
-	if s.Current, err = d.cfg.Secrets.Open(current, h.Slug); err != nil {
-		return domain.SigningSecrets{}, err
-	}
-	if previous != "" {
-		if s.Previous, err = d.cfg.Secrets.Open(previous, h.Slug); err != nil {
-			return domain.SigningSecrets{}, err
-		}
-	}
-	return s, nil
+func (d *Dispatcher) applyHook(ev domain.Event, slug string) {
+	d.regMu.Lock()
+	d.registry.Apply(ev)
+	d.regMu.Unlock()
+	d.changed[slug] = struct{}{}
 }
 
-func statusOf(r *domain.Response) int {
-	if r == nil {
-		return 0
+// maxRequestsPerAppend keeps one append of requests well inside a group
+// commit's limits.
+const maxRequestsPerAppend = 1024
+
+// request appends the requests, in order. Each request's entry id is its
+// delivery id, so a backend that deduplicates by id stores it once.
+func (d *Dispatcher) request(ctx context.Context, reqs []domain.DeliveryRequested) error {
+	for len(reqs) > 0 {
+		n := min(len(reqs), maxRequestsPerAppend)
+		msgs := make([]*message.Message, 0, n)
+		for _, rq := range reqs[:n] {
+			m, err := eventlog.EncodeEvent(rq.DeliveryID, rq)
+			if err != nil {
+				return err
+			}
+			msgs = append(msgs, m)
+		}
+		// Appends complete once taken, whatever ctx says; without ctx a
+		// stop mid-batch would leave the position behind requests logged.
+		if _, err := d.pub.Append(context.WithoutCancel(ctx), eventlog.Topic, msgs...); err != nil {
+			return fmt.Errorf("append %d delivery requests: %w", n, err)
+		}
+		reqs = reqs[n:]
 	}
-	return r.Status
+	return nil
+}
+
+// decodeRequest turns a request entry into the reference the queue holds.
+func (d *Dispatcher) decodeRequest(e eventlog.Entry) (ref, string, error) {
+	ev, err := eventlog.DecodeEntry(e)
+	if err != nil {
+		return ref{}, "", err
+	}
+	switch ev := ev.(type) {
+	case domain.DeliveryRequested:
+		return ref{reqSeq: e.Seq, payloadSeq: ev.BuildEventSeq, hookSlug: ev.HookSlug}, ev.DeliveryID, nil
+	case domain.RedeliveryRequested:
+		return ref{reqSeq: e.Seq, payloadSeq: e.Seq, hookSlug: ev.HookSlug, redelivery: true}, ev.DeliveryID, nil
+	}
+	return ref{}, "", fmt.Errorf("entry %d: %s is not a request", e.Seq, e.Name())
+}
+
+// enqueue queues a request under its receiver, warning once while the
+// queue is full.
+func (d *Dispatcher) enqueue(ctx context.Context, rf ref) error {
+	d.regMu.RLock()
+	url, ok := d.registry.URL(rf.hookSlug)
+	d.regMu.RUnlock()
+	host := "hook " + rf.hookSlug
+	if ok {
+		host = hostKey(url, rf.hookSlug)
+	}
+	d.tracker.add(rf.reqSeq)
+	if d.queue.full() {
+		d.logger.Warn("deliveries waiting for their receivers reached --max-waiting; reading the log waits until some are sent",
+			"waiting", d.queue.len())
+	}
+	if !d.queue.put(ctx, host, rf) {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// save writes the position and the hooks changed since the last save.
+func (d *Dispatcher) save() error {
+	pos := position{matched: d.matched.Load(), lowWater: d.tracker.lowWater()}
+	d.regMu.RLock()
+	c, err := stateChange(pos, d.registry, d.changed, d.legacy)
+	d.regMu.RUnlock()
+	if err != nil {
+		return err
+	}
+	if d.saved && d.lastSaved == pos && len(d.changed) == 0 && !d.legacy {
+		return nil // nothing new: an idle log writes nothing
+	}
+	if err := d.store.SaveState(c); err != nil {
+		return fmt.Errorf("dispatcher: %w", err)
+	}
+	d.lastSaved, d.saved = pos, true
+	clear(d.changed)
+	d.legacy = false
+	return nil
 }

@@ -35,6 +35,8 @@ func TestDispatcherMatchesHooksByLogOrder(t *testing.T) {
 	e.append(buildEvent("app-1", "e1"))
 	e.append(hookConfigured("app-1", "h2", r2.URL()+"/two"))
 	e.append(buildEvent("app-1", "e2"), buildEvent("app-2", "e-other-app"))
+	// Sent before h1 goes: a removal cancels only sends still waiting.
+	e.waitAttempts(3)
 	e.append(hookRemoved("app-1", "h1"))
 	e.append(buildEvent("app-1", "e3"))
 

@@ -117,9 +117,10 @@ func (rc *receiver) events() map[string]int {
 
 // logEnv is a log with a publisher, for dispatchers to run on.
 type logEnv struct {
-	t     *testing.T
-	store *eventlog.Store
-	pub   *eventlog.Publisher
+	t          *testing.T
+	store      *eventlog.Store
+	pub        *eventlog.Publisher
+	dispatcher *webhook.Dispatcher // the last one started
 }
 
 func newLogEnv(t *testing.T) *logEnv {
@@ -195,11 +196,7 @@ func (e *logEnv) waitCaughtUp() {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		off, err := e.store.Offset(eventlog.Topic, webhook.ConsumerGroup)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		return off == head
+		return e.dispatcher != nil && e.dispatcher.Position() == head
 	})
 }
 
@@ -214,7 +211,15 @@ type running struct {
 func (e *logEnv) startDispatcher(cfg webhook.SenderConfig) *running {
 	e.t.Helper()
 	cfg.AllowPrivateTargets = true
-	d := webhook.NewDispatcher(e.store, e.pub, webhook.NewSender(cfg), webhook.DispatcherConfig{Secrets: testSealer(e.t), Workers: 8})
+	return startDispatcherWith(e, webhook.NewSender(cfg), webhook.DispatcherConfig{Secrets: testSealer(e.t), Workers: 8})
+}
+
+// startDispatcherWith runs a dispatcher with that sender and config on the
+// log until stop (or cleanup).
+func startDispatcherWith(e *logEnv, sender *webhook.Sender, cfg webhook.DispatcherConfig) *running {
+	e.t.Helper()
+	d := webhook.NewDispatcher(e.store, e.pub, sender, cfg)
+	e.dispatcher = d
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- d.Run(ctx) }()

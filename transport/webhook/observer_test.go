@@ -1,7 +1,6 @@
 package webhook_test
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"slices"
@@ -50,11 +49,7 @@ func (o *observer) counts() (started, done int) {
 func (e *logEnv) startObservedDispatcher(obs webhook.Observer) {
 	e.t.Helper()
 	sender := webhook.NewSender(webhook.SenderConfig{Timeout: 5 * time.Second, AllowPrivateTargets: true})
-	d := webhook.NewDispatcher(e.store, e.pub, sender, webhook.DispatcherConfig{Secrets: testSealer(e.t), Workers: 8, Observer: obs})
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- d.Run(ctx) }()
-	e.t.Cleanup(func() { r.stop(e.t) })
+	startDispatcherWith(e, sender, webhook.DispatcherConfig{Secrets: testSealer(e.t), Workers: 8, Observer: obs})
 }
 
 // closedPort is a 127.0.0.1 address nothing listens on.

@@ -7,135 +7,206 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/hookd/hookd/domain"
 )
 
-// queue holds the sends waiting for a worker, one FIFO per destination
-// (the host and port of the hook URL, so hooks that share a receiver share
-// its limit). A worker takes the next send of the first destination, in
-// round-robin order, that has fewer than perHost sends running, so a slow
-// or hanging receiver ties up at most perHost workers however many hooks
-// point at it, and the others keep serving everyone else. Its backlog
-// waits here; when capacity sends are waiting, put blocks.
+// ref is a send waiting for its receiver: only where its data is in the
+// log, never the payload, so a backlog costs about a hundred bytes per
+// delivery however large its body (the worker reads the body back when the
+// receiver has room).
+type ref struct {
+	reqSeq     uint64 // the delivery.requested or redelivery.requested entry
+	payloadSeq uint64 // the entry holding the body: the build event, or the redelivery request
+	hookSlug   string
+	redelivery bool
+}
+
+// ticket is a send a worker took: what it is charged to until done.
+type ticket struct {
+	ref
+	host    string // the queue it came from
+	charged string // the address its slot is counted under
+}
+
+// queue holds the sends waiting for a worker, one FIFO per receiver host
+// (the host and port of the hook URL, an IP literal in any spelling
+// counted as its address). A worker takes the next send of the first host,
+// in round-robin order, whose address has fewer than perHost sends
+// running. The address is the one actually dialled, learned from each
+// connection a send uses, so different names or spellings of one receiver
+// share its limit once it has been reached through each of them. A slow or
+// hanging receiver ties up at most perHost workers however many hooks and
+// names point at it; its backlog waits here without holding up anyone,
+// up to max sends in all (then put waits).
 type queue struct {
 	perHost int
-	slots   chan struct{} // one token per waiting send
+	max     int
 
 	mu       sync.Mutex
-	cond     *sync.Cond
-	waiting  map[string][]job // by destination
-	order    []string         // destinations with waiting sends, round-robin
-	running  map[string]int   // sends in progress by destination
+	cond     *sync.Cond // a send may start, or room to put
+	waiting  map[string][]ref
+	order    []string          // hosts with waiting sends, round-robin
+	addrOf   map[string]string // host → the address it was last dialled at
+	running  map[string]int    // sends in progress by address
+	total    int               // sends waiting
 	stopping bool
 }
 
-func newQueue(perHost, capacity int) *queue {
+func newQueue(perHost, max int) *queue {
 	q := &queue{
 		perHost: perHost,
-		slots:   make(chan struct{}, capacity),
-		waiting: map[string][]job{},
+		max:     max,
+		waiting: map[string][]ref{},
+		addrOf:  map[string]string{},
 		running: map[string]int{},
 	}
 	q.cond = sync.NewCond(&q.mu)
 	return q
 }
 
-// destination is the key a job's concurrency is counted under: the
-// lower-cased host and port its request goes to, the scheme's default port
-// filled in ("example.com:443"). A job that sends nothing (its hook was
-// removed) or whose URL does not parse is counted under its hook.
-func destination(j job) string {
-	if j.hookFound {
-		if key, ok := hostPortKey(j.hook.URL); ok {
-			return key
-		}
-	}
-	return "hook " + j.hookSlug // a space: never a host:port
-}
-
-// hostPortKey returns "host:port" for an http or https URL.
-func hostPortKey(rawURL string) (string, bool) {
+// hostKey returns the key a hook URL's sends queue under: "host:port",
+// lower-cased, the scheme's default port filled in, an IP literal written
+// canonically ("0x7f000001" and "127.1" are "127.0.0.1"). A URL that does
+// not parse queues under its hook.
+func hostKey(rawURL, hookSlug string) string {
 	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "", false
+	if err != nil || u.Hostname() == "" {
+		return "hook " + hookSlug // a space: never a host:port
 	}
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
-	if host == "" {
-		return "", false
+	if a, ok := domain.ParseHostAddr(u.Hostname()); ok {
+		host = a.Unmap().String()
 	}
 	port := u.Port()
 	if port == "" {
-		switch strings.ToLower(u.Scheme) {
-		case "http":
+		port = "443"
+		if strings.EqualFold(u.Scheme, "http") {
 			port = "80"
-		case "https":
-			port = "443"
-		default:
-			return "", false
 		}
 	}
-	return net.JoinHostPort(host, port), true
+	return net.JoinHostPort(host, port)
 }
 
-// put adds a send, waiting for room; false if ctx ended first.
-func (q *queue) put(ctx context.Context, j job) bool {
-	select {
-	case q.slots <- struct{}{}:
-	case <-ctx.Done():
+// put adds a send under host, waiting while the queue is full; false if
+// ctx ended or the queue stopped first.
+func (q *queue) put(ctx context.Context, host string, r ref) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.total >= q.max {
+		stop := context.AfterFunc(ctx, func() {
+			q.mu.Lock()
+			q.cond.Broadcast()
+			q.mu.Unlock()
+		})
+		defer stop()
+		for q.total >= q.max && !q.stopping && ctx.Err() == nil {
+			q.cond.Wait()
+		}
+	}
+	if q.stopping || ctx.Err() != nil {
 		return false
 	}
-	key := destination(j)
-	q.mu.Lock()
-	if len(q.waiting[key]) == 0 {
-		q.order = append(q.order, key)
+	if len(q.waiting[host]) == 0 {
+		q.order = append(q.order, host)
 	}
-	q.waiting[key] = append(q.waiting[key], j)
-	q.mu.Unlock()
-	q.cond.Signal()
+	q.waiting[host] = append(q.waiting[host], r)
+	q.total++
+	q.cond.Broadcast()
 	return true
 }
 
+// full reports whether put would wait.
+func (q *queue) full() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.total >= q.max
+}
+
+// len is the number of waiting sends.
+func (q *queue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.total
+}
+
+func (q *queue) addr(host string) string {
+	if a, ok := q.addrOf[host]; ok {
+		return a
+	}
+	return host
+}
+
 // take waits for a send that may start now and marks it running; false
-// once the queue stops. Sends still waiting then are left for recovery.
-func (q *queue) take() (job, bool) {
+// once the queue stops. Sends still waiting then stay in the log.
+func (q *queue) take() (*ticket, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for !q.stopping {
-		for i, key := range q.order {
-			if q.running[key] >= q.perHost {
-				continue
-			}
-			waiting := q.waiting[key]
-			j := waiting[0]
-			waiting[0] = job{}
-			q.order = slices.Delete(q.order, i, i+1)
-			if len(waiting) == 1 {
-				delete(q.waiting, key)
-			} else {
-				q.waiting[key] = waiting[1:]
-				q.order = append(q.order, key) // to the back of the round
-			}
-			q.running[key]++
-			<-q.slots
-			return j, true
+		if t := q.pick(); t != nil {
+			return t, true
 		}
 		q.cond.Wait()
 	}
-	return job{}, false
+	return nil, false
+}
+
+// pick starts the next send that may start now, or returns nil; q.mu is held.
+func (q *queue) pick() *ticket {
+	for i, host := range q.order {
+		addr := q.addr(host)
+		if q.running[addr] >= q.perHost {
+			continue
+		}
+		waiting := q.waiting[host]
+		r := waiting[0]
+		waiting[0] = ref{}
+		q.order = slices.Delete(q.order, i, i+1)
+		if len(waiting) == 1 {
+			delete(q.waiting, host)
+		} else {
+			q.waiting[host] = waiting[1:]
+			q.order = append(q.order, host) // to the back of the round
+		}
+		q.total--
+		q.running[addr]++
+		q.cond.Broadcast() // room to put
+		return &ticket{ref: r, host: host, charged: addr}
+	}
+	return nil
+}
+
+// dialled records the address a running send's connection goes to: the
+// send is counted under it from now on, and so are later sends to its host.
+func (q *queue) dialled(t *ticket, addr string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.addrOf[t.host] = addr
+	if t.charged == addr {
+		return
+	}
+	q.release(t.charged)
+	q.running[addr]++
+	t.charged = addr
 }
 
 // done marks a send taken by take as finished.
-func (q *queue) done(j job) {
-	key := destination(j)
+func (q *queue) done(t *ticket) {
 	q.mu.Lock()
-	if q.running[key]--; q.running[key] <= 0 {
-		delete(q.running, key)
-	}
+	q.release(t.charged)
 	q.mu.Unlock()
-	// The destination may have a send that was waiting for this one.
+}
+
+// release frees one slot of addr; q.mu is held.
+func (q *queue) release(addr string) {
+	if q.running[addr]--; q.running[addr] <= 0 {
+		delete(q.running, addr)
+	}
+	// The address may have a send that was waiting for this one.
 	q.cond.Broadcast()
 }
 
-// stop makes every take return false.
+// stop makes every take and put return false.
 func (q *queue) stop() {
 	q.mu.Lock()
 	q.stopping = true

@@ -141,18 +141,6 @@ func TestDispatcherRecordsARebindingDeliveryAsRefused(t *testing.T) {
 	}
 }
 
-// startDispatcherWith runs a dispatcher with that sender and config on the
-// log until its stop (or cleanup).
-func startDispatcherWith(e *logEnv, sender *webhook.Sender, cfg webhook.DispatcherConfig) *running {
-	e.t.Helper()
-	d := webhook.NewDispatcher(e.store, e.pub, sender, cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- d.Run(ctx) }()
-	e.t.Cleanup(func() { r.stop(e.t) })
-	return r
-}
-
 func TestSenderSpeaksOnlyHTTPAndHTTPS(t *testing.T) {
 	s := webhook.NewSender(webhook.SenderConfig{Timeout: 2 * time.Second, Resolver: &stubResolver{}})
 	for _, url := range []string{"ftp://example.com/", "file:///etc/passwd", "gopher://example.com:70/", "unix:///var/run/docker.sock"} {

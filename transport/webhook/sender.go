@@ -27,8 +27,13 @@ type SenderConfig struct {
 	// AllowPrivateTargets lets deliveries reach loopback, private and
 	// link-local addresses (local development and tests).
 	AllowPrivateTargets bool
-	// MaxIdlePerHost is how many idle connections to keep per receiver. Default 16.
+	// MaxIdlePerHost is how many idle connections to keep per receiver
+	// host:port; as many as may be sent to one receiver at once, so that
+	// they are reused rather than dialled again. Default 16.
 	MaxIdlePerHost int
+	// MaxIdleConns is how many idle connections to keep in all; as many as
+	// may be sent at once. Never less than MaxIdlePerHost. Default 1024.
+	MaxIdleConns int
 	// Resolver, if set, looks up the host names the sender dials, in place
 	// of the dialer's own resolver (tests stub it to play DNS rebinding).
 	// Every address it answers is checked before it is dialled, as always.
@@ -45,6 +50,11 @@ func (c *SenderConfig) setDefaults() {
 	if c.MaxIdlePerHost <= 0 {
 		c.MaxIdlePerHost = 16
 	}
+	if c.MaxIdleConns <= 0 {
+		c.MaxIdleConns = 1024
+	}
+	// A smaller total would close connections the per-host pool keeps.
+	c.MaxIdleConns = max(c.MaxIdleConns, c.MaxIdlePerHost)
 }
 
 // Sender POSTs outgoing requests and reports what came back.
@@ -79,11 +89,14 @@ func NewSender(cfg SenderConfig) *Sender {
 		ForceAttemptHTTP2: true,
 		// Record the body exactly as the receiver sent it.
 		DisableCompression:    true,
-		MaxIdleConns:          1024,
+		MaxIdleConns:          cfg.MaxIdleConns,
 		MaxIdleConnsPerHost:   cfg.MaxIdlePerHost,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   cfg.ConnectTimeout,
 		ResponseHeaderTimeout: cfg.Timeout,
+		// Bounds the memory one response's headers (and any 1xx before
+		// them) can take; the default would allow 10 MiB per delivery.
+		MaxResponseHeaderBytes: domain.MaxResponseHeaderBytes,
 	}
 	return &Sender{cfg: cfg, client: &http.Client{
 		Transport: transport,
@@ -156,7 +169,9 @@ func checkDialAddress(address string) error {
 type Outcome struct {
 	Response *domain.Response
 	Duration time.Duration
-	// Error is a short reason when no response was received.
+	// Error is a short reason when no response was received, or when one
+	// was but its body was cut off (the delivery then failed, whatever the
+	// status).
 	Error string
 }
 
@@ -179,34 +194,70 @@ func (s *Sender) Send(ctx context.Context, req domain.OutgoingRequest) Outcome {
 	}
 	defer resp.Body.Close()
 	body, truncated, readErr := readCapped(resp.Body, domain.MaxResponseBody)
-	out := Outcome{
-		Duration: time.Since(start),
-		Response: &domain.Response{
-			Status:    resp.StatusCode,
-			Headers:   map[string][]string(resp.Header.Clone()),
-			Body:      string(body),
-			Truncated: truncated,
-		},
+	headers, headersTruncated := domain.CapResponseHeaders(resp.Header, domain.MaxStoredResponseHeaders)
+	r := &domain.Response{
+		Status:           resp.StatusCode,
+		Headers:          headers,
+		HeadersTruncated: headersTruncated,
+		Truncated:        truncated,
 	}
+	kept := r.SetBody(body, truncated || readErr != nil)
+	out := Outcome{Duration: time.Since(start), Response: r}
 	if readErr != nil {
-		// The status and headers came; the body was cut short.
-		out.Response.Truncated = true
+		// The status and headers came, the whole body did not: the
+		// receiver may not have finished handling it, so it failed.
+		out.Error = s.describeCutOff(readErr, kept, resp.ContentLength)
 	}
 	return out
 }
 
-// readCapped reads up to limit bytes and discards (a bounded amount of) the rest.
-func readCapped(r io.Reader, limit int) ([]byte, bool, error) {
-	body, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
-	if err != nil {
+// drainLimit is how much of a body past the kept part is read (and
+// discarded) so that the connection can be reused.
+const drainLimit = 1 << 20
+
+// readCapped reads up to limit bytes and discards (a bounded amount of)
+// the rest; truncated says whether bytes past limit came. err is any error
+// reading, the discarded part included: the body was cut off.
+func readCapped(r io.Reader, limit int) (body []byte, truncated bool, err error) {
+	body, err = io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	if err != nil || len(body) <= limit {
 		return body, false, err
 	}
-	if len(body) > limit {
-		// Drain a little more so the connection can be reused, then give up.
-		_, _ = io.CopyN(io.Discard, r, 1<<20)
-		return body[:limit], true, nil
+	if _, err := io.CopyN(io.Discard, r, drainLimit); err != nil && !errors.Is(err, io.EOF) {
+		return body[:limit], true, err
 	}
-	return body, false, nil
+	return body[:limit], true, nil
+}
+
+// describeCutOff says why a body stopped before its end, and how much of
+// it is kept (of how much the receiver announced, if it did).
+func (s *Sender) describeCutOff(err error, kept int, contentLength int64) string {
+	var why string
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err):
+		why = fmt.Sprintf("timeout after %s", s.cfg.Timeout)
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		why = "connection closed before the body was complete"
+	case errors.Is(err, syscall.ECONNRESET):
+		why = "connection reset by peer"
+	case errors.Is(err, context.Canceled):
+		why = "canceled: hookd was shutting down"
+	default:
+		why = err.Error()
+	}
+	if contentLength >= 0 {
+		return fmt.Sprintf("response body cut off: %s (kept %d of %d bytes)", why, kept, contentLength)
+	}
+	return fmt.Sprintf("response body cut off: %s (kept %d bytes)", why, kept)
+}
+
+// headersTooLarge reports whether err is the client refusing a response
+// whose headers passed MaxResponseHeaderBytes. net/http has no sentinel
+// for it, only these messages (HTTP/1 and HTTP/2); a test pins them.
+func headersTooLarge(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "server response headers exceeded") ||
+		strings.Contains(msg, "response header list larger than")
 }
 
 // describe turns a client error into the short reason users read.
@@ -217,6 +268,8 @@ func (s *Sender) describe(err error) string {
 	switch {
 	case errors.As(err, &forbidden):
 		return "refused: " + strings.TrimPrefix(forbidden.Error(), domain.ErrInvalid.Error()+": ")
+	case headersTooLarge(err):
+		return fmt.Sprintf("response headers larger than %d KiB", domain.MaxResponseHeaderBytes>>10)
 	case errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err):
 		return fmt.Sprintf("timeout: no complete response within %s", s.cfg.Timeout)
 	case errors.As(err, &dnsErr):

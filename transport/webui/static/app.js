@@ -169,8 +169,35 @@
     if (s === null || s === undefined) {
       return el('span', { class: 'status s-err', title: item.error ? 'No response: ' + item.error : 'No response' }, 'error');
     }
+    // A response with an error (its body cut off) failed, whatever its status.
+    if (item.error) {
+      return el('span', { class: 'status s-err', title: 'HTTP ' + s + ', but failed: ' + item.error }, String(s));
+    }
     const cls = s >= 500 ? 's5' : s >= 400 ? 's4' : s >= 300 ? 's3' : s >= 200 ? 's2' : 's-err';
     return el('span', { class: 'status ' + cls, title: 'HTTP ' + s }, String(s));
+  }
+
+  // base64Length is how many bytes a base64 text (standard, padded) holds.
+  function base64Length(text) {
+    const clean = String(text).replace(/\s/g, '');
+    const pad = clean.endsWith('==') ? 2 : clean.endsWith('=') ? 1 : 0;
+    return Math.floor(clean.length / 4) * 3 - pad;
+  }
+
+  // showResponseBody fills the body: text pretty-printed when it is JSON,
+  // or, for bytes that are not UTF-8, their base64 as the API gives it,
+  // labelled so, since decoding it as text would mangle it.
+  function showResponseBody(item) {
+    const binary = item.response_body_encoding === 'base64';
+    const note = $('resp-binary');
+    note.hidden = !binary;
+    if (binary) {
+      const n = base64Length(item.response_body || '');
+      note.textContent = 'Binary body, ' + n + (n === 1 ? ' byte' : ' bytes') + ', shown as base64.';
+      $('resp-body').textContent = item.response_body || '';
+    } else {
+      $('resp-body').textContent = prettyJSON(item.response_body);
+    }
   }
 
   function shortSlug(slug) {
@@ -586,9 +613,10 @@
     const responded = s !== null && s !== undefined;
     $('resp-present').hidden = !responded;
     if (responded) {
-      $('resp-line').textContent = 'HTTP ' + s + ' in ' + duration(item);
+      $('resp-line').textContent = 'HTTP ' + s + ' in ' + duration(item) + (item.error ? ', failed: ' + item.error : '');
       fillHeaders($('resp-headers'), item.response_headers);
-      $('resp-body').textContent = prettyJSON(item.response_body);
+      $('resp-headers-truncated').hidden = !item.response_headers_truncated;
+      showResponseBody(item);
       $('resp-truncated').hidden = !item.response_body_truncated;
     } else {
       $('resp-line').textContent = 'No response' + (item.error ? ': ' + item.error : '');
@@ -627,7 +655,7 @@
       if (found) {
         const how = found.response_http_status === null || found.response_http_status === undefined
           ? 'no response' + (found.error ? ' (' + found.error + ')' : '')
-          : 'HTTP ' + found.response_http_status;
+          : 'HTTP ' + found.response_http_status + (found.error ? ' (' + found.error + ')' : '');
         status.textContent = 'Redelivered as item ' + found.slug + ': ' + how + '.';
         announce('Redelivered: ' + how);
       } else if (state.hook === hook) {

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/sealer"
+	"github.com/hookd/hookd/projections"
+	"github.com/hookd/hookd/transport/httpapi"
+	"github.com/hookd/hookd/transport/metrics"
+	"github.com/hookd/hookd/transport/webhook"
+	"github.com/hookd/hookd/transport/webui"
+)
+
+// service is a running hookd: the log, the views and their runner, the
+// dispatcher and the HTTP server, built from a serveConfig by newService.
+// serve and the tests use the same constructor.
+type service struct {
+	cfg        serveConfig
+	logger     *slog.Logger
+	ln         net.Listener // the API's, bound before anything is opened
+	pprofLn    net.Listener // nil without --pprof
+	store      *eventlog.Store
+	views      *projections.Views
+	runner     *projections.Runner
+	dispatcher *webhook.Dispatcher
+	srv        *http.Server
+	// panicked carries a handler's panic to Run, which stops the process.
+	panicked chan error
+}
+
+// newService binds the listeners, then opens (or creates) the data
+// directory, the log and the views and wires everything; nothing runs
+// until Run. A flag or listener that cannot work fails before anything is
+// created on disk. On error, whatever it opened is closed again.
+func newService(cfg serveConfig, getenv func(string) string, logger *slog.Logger) (_ *service, err error) {
+	s := &service{cfg: cfg, logger: logger, panicked: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.ln, err = net.Listen("tcp", cfg.addr); err != nil {
+		return nil, fmt.Errorf("--addr: listen on %s: %w", cfg.addr, err)
+	}
+	if cfg.pprofAddr != "" {
+		if s.pprofLn, err = net.Listen("tcp", cfg.pprofAddr); err != nil {
+			return nil, fmt.Errorf("--pprof: listen on %s: %w", cfg.pprofAddr, err)
+		}
+	}
+	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	key, keySource, err := sealer.LoadKey(getenv("HOOKD_SECRET_KEY"), cfg.data)
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := sealer.New(key)
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("hook secrets are sealed at rest", "key", keySource)
+	logDir, viewsDir := dataDirs(cfg.data)
+	reg, obs, err := newMetrics()
+	if err != nil {
+		return nil, err
+	}
+	if s.store, err = eventlog.Open(logDir, eventlog.Options{Logger: logger, OnAppend: obs.LogAppended}); err != nil {
+		return nil, err
+	}
+	if s.views, err = projections.OpenViews(viewsDir, logger); err != nil {
+		return nil, err
+	}
+	if s.runner, err = projections.NewRunner(s.store, s.views, logger); err != nil {
+		return nil, err
+	}
+	pub := eventlog.NewPublisher(s.store)
+	sender := webhook.NewSender(webhook.SenderConfig{
+		ConnectTimeout: cfg.connectTimeout, Timeout: cfg.sendTimeout, AllowPrivateTargets: cfg.allowPrivateTargets,
+		MaxIdlePerHost: cfg.maxPerHost, MaxIdleConns: cfg.workers,
+	})
+	s.dispatcher = webhook.NewDispatcher(s.store, pub, sender, webhook.DispatcherConfig{
+		Secrets: secrets, Workers: cfg.workers, PerHost: cfg.maxPerHost, Logger: logger, Observer: obs,
+	})
+	if err := watchLog(obs, s.store, s.runner, s.dispatcher); err != nil {
+		return nil, err
+	}
+	s.srv = &http.Server{
+		Handler: httpapi.NewRouter(httpapi.Config{
+			Log: pub, Sealer: secrets, SecretGrace: cfg.secretGrace, Views: s.views, Waiter: s.runner, APIToken: cfg.apiToken, Logger: logger,
+			Targets: webhook.TargetGuard{AllowPrivate: cfg.allowPrivateTargets},
+			Ready:   readiness(s.store, s.runner, s.dispatcher),
+			UI:      webui.Handler(),
+			Metrics: metrics.Handler(reg, logger), ObserveRequest: obs.HTTPRequest,
+			OnPanic: func(v any) {
+				select {
+				case s.panicked <- fmt.Errorf("an HTTP handler panicked: %v", v):
+				default:
+				}
+			},
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Addr is the address the API listens on.
+func (s *service) Addr() string { return s.ln.Addr().String() }
+
+// Run serves until ctx ends (nil) or a part of the service stops on its
+// own, which is always an error: the projections, the dispatcher or the
+// HTTP server returning for any reason, or a handler panicking. Then it
+// stops the rest: no more requests, sends in flight finished and recorded.
+// It does not close the log and views; Close does.
+func (s *service) Run(ctx context.Context) error {
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+	var wg sync.WaitGroup
+	failed := make(chan error, 4)
+	// stopped reports a part that returned while it should still run.
+	stopped := func(part string, err error) {
+		if bgCtx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
+			return // asked to stop
+		}
+		if err == nil {
+			err = errors.New("stopped without an error")
+		}
+		failed <- fmt.Errorf("%s: %w", part, err)
+	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		stopped("projections", s.runner.Run(bgCtx))
+	}()
+	go func() {
+		defer wg.Done()
+		stopped("dispatcher", s.dispatcher.Run(bgCtx))
+	}()
+	serveDone := make(chan struct{})
+	go func() {
+		defer close(serveDone)
+		if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+			failed <- fmt.Errorf("http server: %w", err)
+		}
+	}()
+	var stopPprof func()
+	if s.pprofLn != nil {
+		stopPprof = servePprof(s.pprofLn, s.logger)
+	}
+	s.logger.Info("hookd listening", "addr", s.Addr(), "web_page", "http://"+s.Addr()+"/", "data", s.cfg.data,
+		"auth", s.cfg.apiToken != "", "allow_private_targets", s.cfg.allowPrivateTargets)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		s.logger.Info("shutting down")
+	case runErr = <-failed:
+	case runErr = <-s.panicked:
+	}
+	if runErr != nil {
+		s.logger.Error("stopping after a failure; a supervisor should restart hookd", "err", runErr)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(shutdownCtx); err != nil {
+		s.logger.Warn("http shutdown", "err", err)
+	}
+	<-serveDone
+	if stopPprof != nil {
+		stopPprof()
+	}
+	// Stop reading the log; deliveries already being sent finish and are recorded.
+	stopBackground()
+	wg.Wait()
+	s.logger.Info("stopped")
+	return runErr
+}
+
+// Close closes the listeners, the views and the log; call it after Run
+// has returned (or instead of Run).
+func (s *service) Close() {
+	for _, ln := range []net.Listener{s.ln, s.pprofLn} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+	if s.views != nil {
+		if err := s.views.Close(); err != nil {
+			s.logger.Error("closing the views", "err", err)
+		}
+	}
+	if s.store != nil {
+		if err := s.store.Close(); err != nil {
+			s.logger.Error("closing the event log", "err", err)
+		}
+	}
+}
+
+// maxReadyLag is how far the views and the dispatcher may trail the log
+// for /readyz to pass.
+const maxReadyLag = 1000
+
+// readiness says whether the log takes appends and the views and the
+// dispatcher are caught up.
+func readiness(store *eventlog.Store, runner *projections.Runner, d *webhook.Dispatcher) func(context.Context) error {
+	return func(context.Context) error {
+		if err := store.Err(); err != nil {
+			return fmt.Errorf("event log: %w", err)
+		}
+		head, err := store.Head(eventlog.Topic)
+		if err != nil {
+			return fmt.Errorf("event log: %w", err)
+		}
+		if lag := head - min(head, runner.Applied()); lag > maxReadyLag {
+			return fmt.Errorf("views are %d events behind the log", lag)
+		}
+		if lag := head - min(head, d.Position()); lag > maxReadyLag {
+			return fmt.Errorf("the dispatcher is %d events behind the log", lag)
+		}
+		return nil
+	}
+}
