@@ -45,37 +45,37 @@ func CollectValueLog(ctx context.Context, db *badger.DB, discardRatio float64) (
 	if err != nil {
 		return res, err
 	}
+	err = res.rewrite(ctx, db, discardRatio)
+	if res.Rewritten > 0 {
+		after, lerr := valueLogFiles(dir)
+		if lerr != nil {
+			return res, errors.Join(err, lerr)
+		}
+		for name, size := range before {
+			if _, ok := after[name]; !ok {
+				res.Freed += size
+			}
+		}
+	}
+	return res, err
+}
+
+// rewrite calls RunValueLogGC until it finds nothing to rewrite, fails or
+// ctx ends, counting the files rewritten.
+func (res *ValueLogGCResult) rewrite(ctx context.Context, db *badger.DB, discardRatio float64) error {
 	for {
 		if err := ctx.Err(); err != nil {
-			return res, res.freed(dir, before, err)
+			return err
 		}
 		err := db.RunValueLogGC(discardRatio)
 		if errors.Is(err, badger.ErrNoRewrite) {
-			return res, res.freed(dir, before, nil)
+			return nil
 		}
 		if err != nil {
-			return res, res.freed(dir, before, fmt.Errorf("value log GC in %s: %w", dir, err))
+			return fmt.Errorf("value log GC in %s: %w", db.Opts().ValueDir, err)
 		}
 		res.Rewritten++
 	}
-}
-
-// freed sets res.Freed from the files that were in before and are gone now,
-// and returns err (or the error listing them).
-func (res *ValueLogGCResult) freed(dir string, before map[string]int64, err error) error {
-	if res.Rewritten == 0 {
-		return err
-	}
-	after, lerr := valueLogFiles(dir)
-	if lerr != nil {
-		return errors.Join(err, lerr)
-	}
-	for name, size := range before {
-		if _, ok := after[name]; !ok {
-			res.Freed += size
-		}
-	}
-	return err
 }
 
 // valueLogFiles returns the sizes of the value-log files in dir by name.
