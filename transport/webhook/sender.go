@@ -267,7 +267,9 @@ func (s *Sender) describe(err error) string {
 	var opErr *net.OpError
 	switch {
 	case errors.As(err, &forbidden):
-		return "refused: " + strings.TrimPrefix(forbidden.Error(), domain.ErrInvalid.Error()+": ")
+		// Say which flag allows it: the operator reading the item needs to know.
+		return "refused: " + strings.TrimPrefix(forbidden.Error(), domain.ErrInvalid.Error()+": ") +
+			" (hookd serve --allow-private-targets allows it)"
 	case headersTooLarge(err):
 		return fmt.Sprintf("response headers larger than %d KiB", domain.MaxResponseHeaderBytes>>10)
 	case errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err):

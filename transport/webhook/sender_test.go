@@ -181,8 +181,8 @@ func TestSenderRefusesPrivateTargetAtDialTime(t *testing.T) {
 		"http://localhost:" + strconv.Itoa(port) + "/hook", // a name resolving to loopback
 	} {
 		out := s.Send(t.Context(), domain.OutgoingRequest{URL: url, Body: []byte(`{}`)})
-		if out.Response != nil || !strings.HasPrefix(out.Error, "refused") {
-			t.Errorf("%s: outcome response %v error %q, want no response and an error starting with \"refused\"", url, out.Response, out.Error)
+		if out.Response != nil || !strings.HasPrefix(out.Error, "refused") || !strings.Contains(out.Error, "--allow-private-targets") {
+			t.Errorf("%s: outcome response %v error %q, want no response and an error starting with \"refused\" that names the flag allowing it", url, out.Response, out.Error)
 		}
 	}
 	if n := rc.count(); n != 0 {
