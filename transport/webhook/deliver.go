@@ -34,6 +34,12 @@ type delivery struct {
 
 // load reads the body and ids of a queued send from the entry that holds them.
 func (d *Dispatcher) load(t *ticket) (delivery, error) {
+	if !t.redelivery {
+		if p, ok := d.payloads.get(t.payloadSeq); ok {
+			return delivery{deliveryID: domain.DeliveryID(p.eventID, t.hookSlug), buildEventID: p.eventID,
+				eventType: p.eventType, appSlug: p.appSlug, body: p.body}, nil
+		}
+	}
 	e, err := d.store.ReadEntry(context.Background(), eventlog.Topic, t.payloadSeq)
 	if err != nil {
 		return delivery{}, err

@@ -106,6 +106,7 @@ type Dispatcher struct {
 	matched  atomic.Uint64
 	queue    *queue
 	tracker  *tracker
+	payloads *payloadCache
 	workers  sync.WaitGroup
 
 	lastSaved position // loop only
@@ -142,8 +143,13 @@ func NewDispatcher(store *eventlog.Store, pub *eventlog.Publisher, sender *Sende
 		registry: domain.NewHookRegistry(),
 		changed:  map[string]struct{}{},
 		queue:    newQueue(cfg.PerHost, cfg.MaxWaiting),
+		payloads: newPayloadCache(payloadCacheBytes),
 	}
 }
+
+// payloadCacheBytes bounds the build-event payloads kept for sends about
+// to happen.
+const payloadCacheBytes = 8 << 20
 
 // Position is the sequence up to which the dispatcher has handled the log:
 // every build event up to it has its deliveries requested.
@@ -386,6 +392,10 @@ func (d *Dispatcher) step(e eventlog.Entry) ([]domain.DeliveryRequested, error) 
 		d.applyHook(ev, ev.HookSlug)
 	case domain.BuildEventReceived:
 		hooks := d.registry.Match(ev.AppSlug, ev.EventType)
+		if len(hooks) == 0 {
+			return nil, nil
+		}
+		d.payloads.put(e.Seq, payload{eventID: ev.EventID, eventType: ev.EventType, appSlug: ev.AppSlug, body: ev.Build.Body()})
 		reqs := make([]domain.DeliveryRequested, len(hooks))
 		at := time.Now().UTC()
 		for i, h := range hooks {
