@@ -144,3 +144,34 @@ func TestARestartAfterACleanStopReadsNoEntryAgain(t *testing.T) {
 		t.Errorf("the receiver got %d requests, want 20: the restart sent something again", n)
 	}
 }
+
+func TestAFailedDeliveryIsLoggedAtWarnWithoutItsBody(t *testing.T) {
+	srv := startServer(t, "warn", t.TempDir())
+	srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/outgoing-webhooks",
+		`{"url": "http://`+freeAddr(t)+`/down", "events": ["all"], "secret": "s3cret-value"}`, nil, http.StatusOK, nil)
+	srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/build-events", `{"build_slug":"warn-body-marker","build_number":1,"build_status":1}`,
+		map[string]string{"Bitrise-Event-Type": "build/finished"}, http.StatusAccepted, nil)
+	var line string
+	eventually(t, pollTimeout, "a WARN line for the failed delivery", func() bool {
+		for _, l := range strings.Split(srv.logs.String(), "\n") {
+			if strings.Contains(l, `"level":"WARN"`) && strings.Contains(l, "delivery failed") {
+				line = l
+				return true
+			}
+		}
+		return false
+	})
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(line), &rec); err != nil {
+		t.Fatalf("log line %q: %v", line, err)
+	}
+	for _, k := range []string{"app", "hook", "host", "error"} {
+		if rec[k] == nil || rec[k] == "" {
+			t.Errorf("the WARN line lacks %q: %s", k, line)
+		}
+	}
+	if rec["msg"] == "delivered" || strings.Contains(line, "warn-body-marker") || strings.Contains(line, "s3cret-value") {
+		t.Errorf("the WARN line says delivered, or holds the body or the secret: %s", line)
+	}
+	srv.stop(t)
+}
