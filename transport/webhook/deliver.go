@@ -36,8 +36,7 @@ type delivery struct {
 func (d *Dispatcher) load(t *ticket) (delivery, error) {
 	if !t.redelivery {
 		if p, ok := d.payloads.get(t.payloadSeq); ok {
-			return delivery{deliveryID: domain.DeliveryID(p.eventID, t.hookSlug), buildEventID: p.eventID,
-				eventType: p.eventType, appSlug: p.appSlug, body: p.body}, nil
+			return p.delivery(t.hookSlug), nil
 		}
 	}
 	e, err := d.store.ReadEntry(context.Background(), eventlog.Topic, t.payloadSeq)
@@ -51,10 +50,7 @@ func (d *Dispatcher) load(t *ticket) (delivery, error) {
 	switch ev := ev.(type) {
 	case domain.BuildEventReceived:
 		if !t.redelivery {
-			return delivery{
-				deliveryID: domain.DeliveryID(ev.EventID, t.hookSlug), buildEventID: ev.EventID,
-				eventType: ev.EventType, appSlug: ev.AppSlug, body: ev.Build.Body(),
-			}, nil
+			return payloadOf(ev).delivery(t.hookSlug), nil
 		}
 	case domain.RedeliveryRequested:
 		if t.redelivery {

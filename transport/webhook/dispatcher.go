@@ -395,7 +395,7 @@ func (d *Dispatcher) step(e eventlog.Entry) ([]domain.DeliveryRequested, error) 
 		if len(hooks) == 0 {
 			return nil, nil
 		}
-		d.payloads.put(e.Seq, payload{eventID: ev.EventID, eventType: ev.EventType, appSlug: ev.AppSlug, body: ev.Build.Body()})
+		d.payloads.put(e.Seq, payloadOf(ev))
 		reqs := make([]domain.DeliveryRequested, len(hooks))
 		at := time.Now().UTC()
 		for i, h := range hooks {
@@ -482,14 +482,14 @@ func (d *Dispatcher) enqueue(ctx context.Context, rf ref) error {
 // save writes the position and the hooks changed since the last save.
 func (d *Dispatcher) save() error {
 	pos := position{matched: d.matched.Load(), lowWater: d.tracker.lowWater()}
+	if d.saved && d.lastSaved == pos && len(d.changed) == 0 && !d.legacy {
+		return nil // nothing new: an idle log writes nothing
+	}
 	d.regMu.RLock()
 	c, err := stateChange(pos, d.registry, d.changed, d.legacy)
 	d.regMu.RUnlock()
 	if err != nil {
 		return err
-	}
-	if d.saved && d.lastSaved == pos && len(d.changed) == 0 && !d.legacy {
-		return nil // nothing new: an idle log writes nothing
 	}
 	if err := d.store.SaveState(c); err != nil {
 		return fmt.Errorf("dispatcher: %w", err)

@@ -1,11 +1,25 @@
 package webhook
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/hookd/hookd/domain"
+)
 
 // payload is what a first delivery needs of its build event.
 type payload struct {
 	eventID, eventType, appSlug string
 	body                        []byte
+}
+
+func payloadOf(ev domain.BuildEventReceived) payload {
+	return payload{eventID: ev.EventID, eventType: ev.EventType, appSlug: ev.AppSlug, body: ev.Build.Body()}
+}
+
+// delivery is the first delivery of the payload to a hook.
+func (p payload) delivery(hookSlug string) delivery {
+	return delivery{deliveryID: domain.DeliveryID(p.eventID, hookSlug), buildEventID: p.eventID,
+		eventType: p.eventType, appSlug: p.appSlug, body: p.body}
 }
 
 // payloadCache keeps the payloads of recently matched build events, up to
