@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 )
 
 // Badger tuning shared by the log and the views: sized for a service that
@@ -39,12 +40,17 @@ const (
 
 // BadgerOptions returns hookd's Badger options for a database in dir,
 // logging through logger under the given component name. Writes are not
-// synced one by one: callers that need durability call DB.Sync.
+// synced one by one: callers that need durability call DB.Sync. Every
+// block and value read is checked against its checksum, so damage is a
+// read error rather than wrong bytes (whole files are checked before
+// opening, by CheckFiles: Badger's own check at open panics or skips).
 func BadgerOptions(dir string, logger *slog.Logger, component string) badger.Options {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return badger.DefaultOptions(dir).
+		WithChecksumVerificationMode(options.OnBlockRead).
+		WithVerifyValueChecksum(true).
 		WithLogger(badgerLogger{l: logger.With("component", component)}).
 		WithSyncWrites(false).
 		WithDetectConflicts(false). // one writer per key space; no optimistic transactions to check
@@ -70,9 +76,19 @@ func OpenBadger(dir string, logger *slog.Logger, component, what string) (*badge
 	return openBadger(BadgerOptions(dir, logger, component), what)
 }
 
-// openBadger is OpenBadger with the options given (tests tune some).
-func openBadger(o badger.Options, what string) (*badger.DB, error) {
-	db, err := badger.Open(o)
+// openBadger is OpenBadger with the options given (tests tune some). It
+// checks the files first (CheckFiles): a damaged file is an error wrapping
+// ErrDamaged, never a panic or a quietly emptier database.
+func openBadger(o badger.Options, what string) (db *badger.DB, err error) {
+	if err := CheckFiles(o.Dir, what); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, &DamageError{What: what, Dir: o.Dir, Reason: "Badger could not open it: " + panicLine(r)}
+		}
+	}()
+	db, err = badger.Open(o)
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
 			return nil, fmt.Errorf("open %s in %s: %w: %w", what, o.Dir, ErrInUse, err)

@@ -77,6 +77,16 @@ func (s *Store) readBatch(ctx context.Context, topic string, from uint64, limit 
 			bytes += len(e.Payload)
 			out = append(out, e)
 		}
+		// limit is at most the entries up to the head: an iterator that
+		// ends before is missing entries (Badger ends an iteration quietly
+		// on a block that fails its checksum).
+		if len(out) < limit && bytes < maxBatchBytes {
+			next := from
+			if len(out) > 0 {
+				next = out[len(out)-1].Seq + 1
+			}
+			return corrupt(next, fmt.Sprintf("it cannot be read, though the head is %d: it is missing or its file is damaged", head))
+		}
 		return nil
 	})
 	if err != nil {

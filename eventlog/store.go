@@ -19,6 +19,11 @@ const Topic = "hookd.events"
 // ErrClosed is returned by operations on a closed Store, Publisher or Subscriber.
 var ErrClosed = errors.New("eventlog: closed")
 
+// ErrHeld wraps the refusal of an append by Options.Admit (the disk is
+// nearly full): nothing of it was written, and the store takes appends
+// again once Admit does.
+var ErrHeld = errors.New("eventlog: appends are held")
+
 // ErrUnavailable wraps failures to make an append durable: the caller's
 // events may or may not be in the log, and the store refuses further
 // appends until it is reopened.
@@ -42,6 +47,19 @@ type Options struct {
 	// garbage-collected (see ValueLogGC). Default
 	// DefaultValueLogGCInterval; negative: never.
 	ValueLogGCInterval time.Duration
+	// Admit, if set, is asked before every append with its estimated
+	// bytes; an error refuses the append (wrapped in ErrHeld) before
+	// anything is written. The disk-space reserve (internal/diskspace).
+	Admit func(bytes int) error
+	// HeadFile, if set, is where the store keeps its HeadMark (outside the
+	// Badger directory), rewritten as the log grows.
+	HeadFile string
+	// CheckHead makes Open compare the log with HeadFile and verify the
+	// hash chain of the entries appended after the mark, and fail with an
+	// error wrapping ErrDamaged if the log is shorter, rewritten or broken.
+	// Set for serving; the log tools open without it so they can still
+	// read and report on a damaged log.
+	CheckHead bool
 
 	// tuneBadger, if set, adjusts the Badger options (tests only: small
 	// value-log files, early compactions).
@@ -84,7 +102,10 @@ type Store struct {
 	heads   map[string]uint64         // committed head per topic
 	hashes  map[string][HashSize]byte // hash of the entry at heads[topic], where the chain goes on (commit loop only)
 	changed chan struct{}             // closed and replaced after every commit
-	failure error                     // sticky: set when a commit could not be made durable
+	failure error                     // sticky: set when a commit could not be made durable, or by Refuse
+
+	markSignal chan struct{} // a commit happened (nil without a HeadFile)
+	markDone   chan struct{} // closed when the head mark's writer has stopped
 }
 
 type appendRequest struct {
@@ -119,17 +140,32 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		db:      db,
-		opts:    opts,
-		logger:  opts.Logger,
-		appends: make(chan *appendRequest, 1024),
-		closing: make(chan struct{}),
-		done:    make(chan struct{}),
-		heads:   map[string]uint64{},
-		hashes:  map[string][HashSize]byte{},
-		changed: make(chan struct{}),
-		gc:      StartValueLogGC(db, opts.ValueLogGCInterval, opts.Logger.With("component", "value-log-gc"), "event log"),
+		markDone: make(chan struct{}),
+		db:       db,
+		opts:     opts,
+		logger:   opts.Logger,
+		appends:  make(chan *appendRequest, 1024),
+		closing:  make(chan struct{}),
+		done:     make(chan struct{}),
+		heads:    map[string]uint64{},
+		hashes:   map[string][HashSize]byte{},
+		changed:  make(chan struct{}),
 	}
+	if opts.HeadFile != "" {
+		written, err := s.head(Topic)
+		if err == nil && opts.CheckHead {
+			err = s.checkHead(context.Background())
+		}
+		if err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		s.markSignal = make(chan struct{}, 1)
+		go s.markLoop(written)
+	} else {
+		close(s.markDone)
+	}
+	s.gc = StartValueLogGC(db, opts.ValueLogGCInterval, opts.Logger.With("component", "value-log-gc"), "event log")
 	go s.commitLoop()
 	return s, nil
 }
@@ -144,6 +180,7 @@ func (s *Store) Close() error {
 		s.sendMu.Unlock()
 		close(s.closing)
 		<-s.done
+		<-s.markDone
 		s.gc.Stop()
 		err = s.db.Close()
 	})
@@ -165,6 +202,15 @@ func (s *Store) Append(ctx context.Context, topic string, msgs ...AppendMessage)
 	}
 	if len(msgs) == 0 {
 		return nil, nil
+	}
+	if s.opts.Admit != nil {
+		n := 0
+		for _, m := range msgs {
+			n += len(m.Payload) + len(m.UUID) + hashedHeaderBytes(m.Metadata)
+		}
+		if err := s.opts.Admit(n); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrHeld, err)
+		}
 	}
 	req := &appendRequest{topic: topic, msgs: make([]appendMsg, len(msgs)), done: make(chan appendResult, 1)}
 	for i, m := range msgs {
@@ -331,6 +377,7 @@ func (s *Store) advance(heads map[string]uint64, hashes map[string][HashSize]byt
 		s.heads[t] = h
 		s.hashes[t] = hashes[t]
 	}
+	s.noteCommitted()
 }
 
 func (s *Store) answerAll(group []*appendRequest, err error) {
@@ -454,6 +501,33 @@ func (s *Store) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.failure
+}
+
+// Writable says whether an append would be taken now: nil, or why not
+// (ErrClosed, the sticky failure, or Admit's refusal wrapped in ErrHeld).
+// A consumer that must record what it does (the dispatcher) asks before
+// doing it.
+func (s *Store) Writable() error {
+	if err := s.Err(); err != nil {
+		return err
+	}
+	if s.opts.Admit != nil {
+		if err := s.opts.Admit(0); err != nil {
+			return fmt.Errorf("%w: %w", ErrHeld, err)
+		}
+	}
+	return nil
+}
+
+// Refuse stops the store taking appends for good (until it is reopened),
+// answering them with err, which should say why and wrap ErrDamaged: a
+// broken link found in the hash chain while serving.
+func (s *Store) Refuse(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failure == nil {
+		s.failure = err
+	}
 }
 
 // Closing is closed when the store starts closing.

@@ -77,6 +77,12 @@ const verifyProgressEvery = 4096
 // intact, shorter chain: compare Head and LastHash with a copy kept
 // elsewhere to catch that.
 func (s *Store) Verify(ctx context.Context, topic string, progress func(done, total uint64)) (VerifyReport, error) {
+	return s.verifyFrom(ctx, topic, 1, [HashSize]byte{}, progress)
+}
+
+// verifyFrom is Verify from entry from on, which must link to prev (the
+// hash of entry from-1). Checked counts the entries from from on.
+func (s *Store) verifyFrom(ctx context.Context, topic string, from uint64, prev [HashSize]byte, progress func(done, total uint64)) (VerifyReport, error) {
 	rep := VerifyReport{Topic: topic}
 	if err := validTopic(topic); err != nil {
 		return rep, err
@@ -104,10 +110,9 @@ func (s *Store) Verify(ctx context.Context, topic string, progress func(done, to
 		return broken(from, BreakGap, "entries %d to %d are missing%s", from, to, why)
 	}
 
-	r := s.NewReader(topic, 1)
+	r := s.NewReader(topic, from)
 	r.withHashes = true
-	want := uint64(1)
-	var prev [HashSize]byte
+	want := from
 	for want <= head && r.Next(ctx) {
 		e := r.Entry()
 		switch {

@@ -3,7 +3,9 @@
 // hook, newest first. They live in their own Badger database, and each
 // batch of events is applied in one transaction together with the
 // checkpoint (the last applied sequence), so every event is applied exactly
-// once. Views are disposable: Rebuild drops them and replays the log.
+// once. Views are disposable: a rebuild replays the log into fresh views
+// beside the live ones and swaps them in when complete (ViewsDir), and
+// OpenViewsDir does that by itself for views it finds damaged.
 //
 // Key layout of the views database:
 //

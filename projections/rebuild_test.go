@@ -13,14 +13,14 @@ import (
 
 // TestRebuildGivesIdenticalViews builds a random history through the live
 // runner, in many small batches, and checks that rebuilding from the log,
-// into a fresh database and in place over damaged views, gives the same
+// into a fresh database and beside damaged views (RebuildViewsDir), gives the same
 // views byte for byte.
 func TestRebuildGivesIdenticalViews(t *testing.T) {
 	store := openStore(t)
 	pub := eventlog.NewPublisher(store)
 	dir := t.TempDir()
 	live := openViews(t, filepath.Join(dir, "live"))
-	defer live.Close()
+	defer func() { _ = live.Close() }()
 
 	hist := newHistory(20250301)
 	events := hist.events(3000)
@@ -70,7 +70,7 @@ func TestRebuildGivesIdenticalViews(t *testing.T) {
 	assertSameViews(t, "rebuilt views vs live views", liveDump, dump(t, rebuilt))
 
 	// Damage the live views: a stray key, a wrong count, a deleted hook
-	// index. Rebuilding in place must drop all of it, checkpoint included,
+	// index. Rebuilding them must drop all of it, checkpoint included,
 	// and replay from the first entry.
 	err = live.DB().Update(func(txn *badger.Txn) error {
 		if err := txn.Set([]byte("zz-stray"), []byte("left over")); err != nil {
@@ -84,13 +84,17 @@ func TestRebuildGivesIdenticalViews(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := projections.Rebuild(testContext(t), store, live, nil); err != nil {
-		t.Fatalf("Rebuild in place: %v", err)
+	if err := live.Close(); err != nil {
+		t.Fatal(err)
 	}
+	if err := projections.RebuildViewsDir(testContext(t), filepath.Join(dir, "live"), store, nil, nil); err != nil {
+		t.Fatalf("RebuildViewsDir: %v", err)
+	}
+	live = openViews(t, filepath.Join(dir, "live"))
 	if cp := checkpoint(t, live); cp != head {
-		t.Fatalf("checkpoint after rebuild in place %d, want %d", cp, head)
+		t.Fatalf("checkpoint after rebuilding the live views %d, want %d", cp, head)
 	}
-	assertSameViews(t, "views rebuilt in place vs live views", liveDump, dump(t, live))
+	assertSameViews(t, "live views rebuilt vs live views", liveDump, dump(t, live))
 }
 
 // assertRichViews guards the comparison against a history that exercises

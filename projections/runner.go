@@ -100,34 +100,3 @@ func (r *Runner) WaitFor(ctx context.Context, seq uint64) error {
 		}
 	}
 }
-
-// Rebuild drops the views and replays the whole log into them in big
-// batches. progress, if not nil, is called after each batch with the
-// entries applied so far and the log's head when the rebuild started.
-func Rebuild(ctx context.Context, store *eventlog.Store, views *Views, progress func(done, total uint64)) error {
-	head, err := store.Head(eventlog.Topic)
-	if err != nil {
-		return fmt.Errorf("rebuild: %w", err)
-	}
-	if err := views.db.DropAll(); err != nil {
-		return fmt.Errorf("rebuild: drop views: %w", err)
-	}
-	var done uint64
-	for done < head {
-		entries, err := store.ReadBatch(ctx, eventlog.Topic, done+1, 8192)
-		if err != nil {
-			return fmt.Errorf("rebuild: read from %d: %w", done+1, err)
-		}
-		if len(entries) == 0 {
-			break
-		}
-		if err := views.Apply(entries); err != nil {
-			return fmt.Errorf("rebuild: %w", err)
-		}
-		done = entries[len(entries)-1].Seq
-		if progress != nil {
-			progress(done, head)
-		}
-	}
-	return nil
-}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -71,8 +72,13 @@ var ErrBadAnchor error = &domain.FieldError{Field: "next", Message: "not a valid
 
 // Views is the views database.
 type Views struct {
-	db *badger.DB
-	gc *eventlog.ValueLogGC
+	db     *badger.DB
+	gc     *eventlog.ValueLogGC
+	dir    string
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	damage error // the first read that found the views damaged
 }
 
 // ViewsOption changes how OpenViews opens the views.
@@ -90,19 +96,21 @@ func WithValueLogGCInterval(d time.Duration) ViewsOption {
 }
 
 // OpenViews opens (or creates) the views database in dir, and starts the
-// garbage collection of its value log.
+// garbage collection of its value log. It neither checks nor repairs them:
+// serve opens them with OpenViewsDir.
 func OpenViews(dir string, logger *slog.Logger, opts ...ViewsOption) (*Views, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	var o viewsOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
-	// Not synced: the checkpoint is written with the views, so after a
-	// crash they are consistent with each other and the log is replayed
-	// from there.
-	db, err := eventlog.OpenBadger(dir, logger, "badger-views", "views")
+	return openViews(dir, logger, o)
+}
+
+func openViews(dir string, logger *slog.Logger, o viewsOptions) (*Views, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	db, err := openBadger(badgerOptions(dir, logger))
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +118,7 @@ func OpenViews(dir string, logger *slog.Logger, opts ...ViewsOption) (*Views, er
 		o.gcInterval = eventlog.DefaultValueLogGCInterval
 	}
 	gc := eventlog.StartValueLogGC(db, o.gcInterval, logger.With("component", "value-log-gc"), "views")
-	return &Views{db: db, gc: gc}, nil
+	return &Views{db: db, gc: gc, dir: dir, logger: logger}, nil
 }
 
 // Close stops the value-log GC and closes the views database.
@@ -165,7 +173,7 @@ func (v *Views) Checkpoint() (uint64, error) {
 		cp, err = getU64(txn, []byte{keyCheckpoint})
 		return err
 	})
-	return cp, err
+	return cp, v.noteRead(err)
 }
 
 func getU64(txn *badger.Txn, k []byte) (uint64, error) {
@@ -208,7 +216,7 @@ func (v *Views) Hook(appSlug, hookSlug string) (HookView, error) {
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		err = domain.ErrHookNotFound
 	}
-	if err != nil {
+	if err := v.noteRead(err); err != nil {
 		return HookView{}, fmt.Errorf("get webhook %s: %w", hookSlug, err)
 	}
 	return h, nil
@@ -232,7 +240,7 @@ func hookKey(txn *badger.Txn, hookSlug string) ([]byte, error) {
 
 // ListHooks returns a page of the app's hooks in creation order.
 func (v *Views) ListHooks(appSlug, anchor string, limit int) (Page[HookView], error) {
-	return listPage[HookView](v.db, keyHook, keyHookCount, appSlug, anchor, limit)
+	return listPage[HookView](v, keyHook, keyHookCount, appSlug, anchor, limit)
 }
 
 // DeliveryItem returns one delivery item of a hook.
@@ -251,7 +259,7 @@ func (v *Views) DeliveryItem(hookSlug, itemSlug string) (DeliveryItemView, error
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		err = domain.ErrDeliveryNotFound
 	}
-	if err != nil {
+	if err := v.noteRead(err); err != nil {
 		return DeliveryItemView{}, fmt.Errorf("get delivery item %s: %w", itemSlug, err)
 	}
 	return d, nil
@@ -259,12 +267,14 @@ func (v *Views) DeliveryItem(hookSlug, itemSlug string) (DeliveryItemView, error
 
 // ListDeliveryItems returns a page of a hook's delivery items, newest first.
 func (v *Views) ListDeliveryItems(hookSlug, anchor string, limit int) (Page[DeliveryItemView], error) {
-	return listPage[DeliveryItemView](v.db, keyItem, keyItemCount, hookSlug, anchor, limit)
+	return listPage[DeliveryItemView](v, keyItem, keyItemCount, hookSlug, anchor, limit)
 }
 
 // listPage reads up to limit values under kind+owner starting at the
-// anchor's key, and the anchor of the page after.
-func listPage[T any](db *badger.DB, kind, countKind byte, owner, anchor string, limit int) (Page[T], error) {
+// anchor's key, and the anchor of the page after. Badger ends an
+// iteration quietly at a block that fails its checksum, so a first page
+// shorter than its count says is taken as damage, not passed on.
+func listPage[T any](v *Views, kind, countKind byte, owner, anchor string, limit int) (Page[T], error) {
 	start := seqKey(kind, owner, 0)
 	if anchor != "" {
 		seq, err := DecodeAnchor(anchor)
@@ -275,7 +285,7 @@ func listPage[T any](db *badger.DB, kind, countKind byte, owner, anchor string, 
 	}
 	prefix := append(key(kind, owner), 0)
 	page := Page[T]{Items: []T{}}
-	err := db.View(func(txn *badger.Txn) error {
+	err := v.db.View(func(txn *badger.Txn) error {
 		var err error
 		if page.Total, err = getU64(txn, key(countKind, owner)); err != nil {
 			return err
@@ -294,9 +304,12 @@ func listPage[T any](db *badger.DB, kind, countKind byte, owner, anchor string, 
 			}
 			page.Items = append(page.Items, item)
 		}
+		if anchor == "" && uint64(len(page.Items)) < page.Total {
+			return fmt.Errorf("%d listed where the count says %d", len(page.Items), page.Total)
+		}
 		return nil
 	})
-	if err != nil {
+	if err := v.noteRead(err); err != nil {
 		return Page[T]{}, fmt.Errorf("list %s: %w", owner, err)
 	}
 	return page, nil

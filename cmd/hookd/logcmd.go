@@ -19,7 +19,10 @@ const logUsage = `Usage:
   hookd log tail   --data DIR [--from N | -n N] [--follow]
                                                   print entries as JSON, one per line (default: the last 10)
   hookd log export --data DIR [--from N] [--to M] [--out FILE]
-                                                  write entries N to M as JSON Lines, for audit (default: all)
+                                                  write entries N to M as JSON Lines, for audit and backup (default: all)
+  hookd log import --data DIR [--in FILE] < export.jsonl
+                                                  restore a whole export into a new, empty data directory,
+                                                  checking every hash (the server needs the old secret.key too)
   hookd log stats  --data DIR [--json]            entries by event type, head, first and last time, sizes
 
 They read the log of a stopped server (Badger lets one process open it).
@@ -44,6 +47,8 @@ func logCommand(ctx context.Context, args []string, getenv func(string) string, 
 		err = logTail(ctx, args[1:], getenv, stdout, stderr)
 	case "export":
 		err = logExport(ctx, args[1:], getenv, stdout, stderr)
+	case "import":
+		err = logImport(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
 	case "stats":
 		err = logStats(ctx, args[1:], getenv, stdout, stderr)
 	case "-h", "--help", "help":
@@ -97,6 +102,11 @@ func logVerify(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	if b := rep.Broken; b != nil {
 		fmt.Fprintf(stdout, "log verify: BROKEN at seq %d: %s\n", b.Seq, b.Reason)
+		return errLogBroken
+	}
+	// An intact chain can still be shorter than the log once was.
+	if err := store.CompareHeadMark(ctx); err != nil {
+		fmt.Fprintf(stdout, "log verify: BROKEN: %v\n", err)
 		return errLogBroken
 	}
 	fmt.Fprintf(stdout, "log verify: ok, %d entries, head %d, last hash %s\n", rep.Checked, rep.Head, hex.EncodeToString(rep.LastHash[:]))

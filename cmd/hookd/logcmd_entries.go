@@ -22,7 +22,10 @@ func openStoppedLog(data string) (*eventlog.Store, error) {
 	if err := requireLog(data, logDir); err != nil {
 		return nil, err
 	}
-	store, err := eventlog.Open(logDir, eventlog.Options{})
+	// With its head mark, so that a tool that appends (import) keeps it,
+	// and the others can compare (CompareHeadMark); unchecked on open, so
+	// they can still read and report on a damaged log.
+	store, err := eventlog.Open(logDir, eventlog.Options{HeadFile: headFile(data)})
 	if err != nil {
 		if errors.Is(err, eventlog.ErrInUse) {
 			return nil, fmt.Errorf("the event log in %s is in use by a running hookd (one process at a time can open it): "+
@@ -44,18 +47,21 @@ type entryJSON struct {
 	// Hash and PrevHash are the entry's link in the log's hash chain.
 	Hash     string `json:"hash"`
 	PrevHash string `json:"prev_hash"`
+	// Metadata and PayloadBase64 complete what the hash covers, so that
+	// hookd log import can restore the entry (see exportExtras).
+	Metadata      map[string]string `json:"metadata"`
+	PayloadBase64 *string           `json:"payload_base64,omitempty"`
 }
 
 // writeEntry writes e as one line of JSON. A payload that is not JSON
-// (no hookd event is) is written as a JSON string, so the line still parses.
+// (no hookd event is) is written as a JSON string, so the line still parses;
+// one whose bytes the line cannot carry exactly also gets payload_base64.
 func writeEntry(w io.Writer, e eventlog.Entry) error {
-	payload := json.RawMessage(e.Payload)
-	if !json.Valid(payload) {
-		payload, _ = json.Marshal(string(e.Payload))
-	}
+	payload, md, payloadBase64 := exportExtras(e)
 	b, err := json.Marshal(entryJSON{
 		Seq: e.Seq, ID: e.UUID, Type: e.Type(), Version: e.Version(), Time: e.Time.UTC(), Payload: payload,
 		Hash: hex.EncodeToString(e.Hash[:]), PrevHash: hex.EncodeToString(e.PrevHash[:]),
+		Metadata: md, PayloadBase64: payloadBase64,
 	})
 	if err != nil {
 		return fmt.Errorf("encode entry %d: %w", e.Seq, err)

@@ -2,13 +2,18 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/hookd/hookd/eventlog"
 )
@@ -51,24 +56,39 @@ func logExport(ctx context.Context, args []string, getenv func(string) string, s
 	}
 
 	var out io.Writer = stdout
-	var commit func() error
+	var done func(keep bool) error
+	var partial string
 	if *outPath != "" {
-		f, done, err := createAtomically(*outPath)
+		removeStalePartials(*outPath, stderr)
+		var f *os.File
+		f, done, err = createAtomically(*outPath)
 		if err != nil {
 			return err
 		}
 		defer func() { _ = done(false) }()
-		out, commit = f, func() error { return done(true) }
+		out, partial = f, f.Name()
 	}
 	w := bufio.NewWriterSize(out, 256<<10)
 	n, lastHash, err := exportRange(ctx, store, *from, *to, w)
 	if err == nil {
 		err = w.Flush()
 	}
-	if err == nil && commit != nil {
-		err = commit()
+	if err == nil && done != nil {
+		err = done(true)
 	}
 	if err != nil {
+		if done != nil {
+			if rerr := done(false); rerr != nil {
+				return fmt.Errorf("%w; and the partial file %s could not be removed (%w): delete it", err, partial, rerr)
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("interrupted after %d entries: removed the partial file %s; %s was not written", n, partial, *outPath)
+			}
+			return fmt.Errorf("%w (removed the partial file %s; %s was not written)", err, partial, *outPath)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted after %d entries: the output is incomplete", n)
+		}
 		return err
 	}
 	where := "stdout"
@@ -107,6 +127,9 @@ func exportRange(ctx context.Context, store *eventlog.Store, from, to uint64, w 
 		want++
 	}
 	if err := r.Err(); err != nil {
+		if ctx.Err() != nil {
+			return want - from, "", ctx.Err()
+		}
 		return want - from, "", fmt.Errorf("read entry %d: %w (hookd log verify says more)", want, err)
 	}
 	if want <= to {
@@ -115,13 +138,41 @@ func exportRange(ctx context.Context, store *eventlog.Store, from, to uint64, w 
 	return want - from, hex.EncodeToString(prev[:]), nil
 }
 
-// createAtomically creates a temporary file beside path; done(true) syncs
-// it and renames it to path, done(false) removes it (after done(true), a
-// no-op).
-func createAtomically(path string) (io.Writer, func(keep bool) error, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*")
+// partialPattern is the name of export's temporary files beside path,
+// for os.CreateTemp and filepath.Glob.
+func partialPattern(path string) string { return "." + filepath.Base(path) + ".partial-*" }
+
+// removeStalePartials removes the temporary files that exports to path
+// killed before they could clean up (SIGKILL, a crash) left beside it,
+// and says so on stderr. A running export holds a lock on its file
+// (where the platform has flock), and its file is left alone.
+func removeStalePartials(path string, stderr io.Writer) {
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), partialPattern(path)))
+	for _, p := range stale {
+		if partialInUse(p) {
+			fmt.Fprintf(stderr, "log export: %s belongs to an export of %s still running; left it\n", p, path)
+			continue
+		}
+		if err := os.Remove(p); err != nil {
+			fmt.Fprintf(stderr, "log export: %s is a partial file left by an export that did not finish, and could not be removed (%v): delete it\n", p, err)
+			continue
+		}
+		fmt.Fprintf(stderr, "log export: removed %s, a partial file left by an export that did not finish\n", p)
+	}
+}
+
+// createAtomically creates a temporary file beside path, locked against
+// removeStalePartials; done(true) syncs it and renames it to path,
+// done(false) removes it (after either, a no-op).
+func createAtomically(path string) (*os.File, func(keep bool) error, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), partialPattern(path))
 	if err != nil {
 		return nil, nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	if err := lockPartial(f); err != nil {
+		_ = f.Close()
+		_ = os.Remove(f.Name())
+		return nil, nil, fmt.Errorf("lock %s: %w", f.Name(), err)
 	}
 	finished := false
 	done := func(keep bool) error {
@@ -147,4 +198,37 @@ func createAtomically(path string) (io.Writer, func(keep bool) error, error) {
 		return nil
 	}
 	return f, done, nil
+}
+
+// exportExtras returns what an exported line carries besides the fields
+// every reader knows, so that hookd log import can rebuild the stored
+// entry and its hash exactly:
+//
+//   - payload: the payload as JSON (as ever: compacted, HTML-escaped by
+//     encoding/json; a payload that is not JSON as a JSON string);
+//   - metadata: the stored metadata keys but "name", which type and
+//     version spell; "name" too when they do not spell it exactly;
+//   - payloadBase64: the payload's exact bytes, only when payload does
+//     not carry them (not JSON, not compact, or with <, >, &, U+2028 or
+//     U+2029 unescaped). hookd's own events never need it.
+func exportExtras(e eventlog.Entry) (json.RawMessage, map[string]string, *string) {
+	md := maps.Clone(e.Metadata)
+	if md == nil {
+		md = map[string]string{}
+	}
+	delete(md, eventlog.MetaSeq)
+	if name, ok := md[eventlog.MetaName]; ok && e.Type() != "" && e.Type()+".v"+strconv.Itoa(e.Version()) == name {
+		delete(md, eventlog.MetaName)
+	}
+	// Marshalling a RawMessage validates, compacts and escapes it, as
+	// marshalling the line will: what it gives is what a reader gets.
+	payload, err := json.Marshal(json.RawMessage(e.Payload))
+	if err != nil {
+		payload, _ = json.Marshal(string(e.Payload))
+	}
+	if err != nil || !bytes.Equal(payload, e.Payload) {
+		b64 := base64.StdEncoding.EncodeToString(e.Payload)
+		return payload, md, &b64
+	}
+	return payload, md, nil
 }

@@ -27,6 +27,7 @@ Usage:
   hookd rebuild --data DIR      drop the views and rebuild them from the event log
   hookd log verify --data DIR   check the event log's hash chain, report the first broken link
   hookd log tail|export|stats --data DIR   read the event log (server stopped); "hookd log -h"
+  hookd log import --data DIR < F   restore an export into a new, empty data directory
   hookd redeliver-failed --app A --hook H --since T [--server URL] [--token T]
                                 redeliver a hook's failed deliveries since T, once each (through the API)
   hookd receive [--addr 127.0.0.1:9000] [--secret S]

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/diskspace"
 	"github.com/hookd/hookd/projections"
 	"github.com/hookd/hookd/transport/metrics"
 	"github.com/hookd/hookd/transport/webhook"
@@ -33,4 +34,27 @@ func watchLog(m *metrics.Metrics, store *eventlog.Store, runner *projections.Run
 			webhook.ConsumerGroup: func() (uint64, error) { return d.Position(), nil },
 			projectionsGroup:      func() (uint64, error) { return runner.Applied(), nil },
 		})
+}
+
+// watchHealth adds the disk reserve's and the log verifier's gauges.
+func watchHealth(m *metrics.Metrics, disk *diskspace.Guard, v *eventlog.Verifier) error {
+	bit := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	h := metrics.Health{
+		LogDamaged: func() float64 { _, _, damage := v.Status(); return bit(damage != nil) },
+		LogVerifiedHead: func() float64 {
+			head, _, _ := v.Status()
+			return float64(head)
+		},
+	}
+	if disk != nil {
+		h.DiskFree = func() float64 { u, _ := disk.Usage(); return float64(u.Free) }
+		h.DiskReserve = func() float64 { _, r := disk.Usage(); return float64(r) }
+		h.AppendsHeld = func() float64 { return bit(disk.Err() != nil) }
+	}
+	return m.WatchHealth(h)
 }

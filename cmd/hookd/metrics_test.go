@@ -254,7 +254,7 @@ func TestReadyzAndMetricsFollowTheLogAndTheViews(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(httpapi.NewRouter(httpapi.Config{
-		Ready: readiness(store, runner, dispatcher), Metrics: metrics.Handler(reg, nil), ObserveRequest: obs.HTTPRequest,
+		Ready: readiness(store, nil, nil, runner, dispatcher), Metrics: metrics.Handler(reg, nil), ObserveRequest: obs.HTTPRequest,
 	}))
 	defer srv.Close()
 	get := func(path string) (int, string) {

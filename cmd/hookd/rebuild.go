@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -12,8 +13,10 @@ import (
 	"github.com/hookd/hookd/projections"
 )
 
-// rebuild drops the views and replays the log into them. The server must
-// be stopped: the data directory's lock says so clearly if it is not.
+// rebuild replays the log into fresh views beside the live ones and swaps
+// them in when complete: a failure leaves the old views as they were. The
+// server must be stopped: the data directory's lock says so clearly if it
+// is not.
 func rebuild(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -26,16 +29,16 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer store.Close()
-	_, viewsDir := dataDirs(*data)
-	views, err := projections.OpenViews(viewsDir, nil)
-	if err != nil {
-		return err
+	// Views rebuilt from a log that lost entries would lose them too.
+	if err := store.CompareHeadMark(ctx); err != nil {
+		return refuseDamaged(err, *data)
 	}
-	defer views.Close()
+	_, viewsDir := dataDirs(*data)
 
 	p := newProgress(stdout, "rebuild", "events", isTerminal(stdout), time.Now)
 	var applied uint64
-	err = projections.Rebuild(ctx, store, views, func(done, total uint64) {
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	err = projections.RebuildViewsDir(ctx, viewsDir, store, logger, func(done, total uint64) {
 		applied = done
 		p.update(done, total)
 	})

@@ -33,10 +33,14 @@ func receive(ctx context.Context, args []string, getenv func(string) string, std
 	fs := flag.NewFlagSet("receive", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:9000", "address to listen on")
-	secret := fs.String("secret", getenv("HOOKD_RECEIVE_SECRET"), "the hook's secret, to check signatures (env HOOKD_RECEIVE_SECRET)")
+	// Not the flag's default: the usage text would print it.
+	secret := fs.String("secret", "", "the hook's secret, to check signatures (env HOOKD_RECEIVE_SECRET)")
 	status := fs.Int("status", http.StatusOK, "status to answer every webhook with (try 500 to see failed deliveries)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
+	}
+	if !isFlagSet(fs, "secret") {
+		*secret = getenv("HOOKD_RECEIVE_SECRET")
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "hookd receive: unexpected argument %q\n", fs.Arg(0))

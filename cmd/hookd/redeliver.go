@@ -24,10 +24,14 @@ func redeliverFailed(ctx context.Context, args []string, getenv func(string) str
 	app := fs.String("app", "", "the app slug (required)")
 	hook := fs.String("hook", "", "the webhook slug (required)")
 	sinceFlag := fs.String("since", "", `redeliver failed items created at or after this: an RFC 3339 time ("2026-03-01T10:00:00Z") or a duration back from now ("2h") (required)`)
-	token := fs.String("token", getenv("HOOKD_API_TOKEN"), "the API token, if the server requires one (env HOOKD_API_TOKEN)")
+	// Not the flag's default: the usage text would print it.
+	token := fs.String("token", "", "the API token, if the server requires one (env HOOKD_API_TOKEN)")
 	asJSON := fs.Bool("json", false, "print the server's answer as it came")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
+	}
+	if !isFlagSet(fs, "token") {
+		*token = getenv("HOOKD_API_TOKEN")
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "hookd redeliver-failed: unexpected argument %q\n", fs.Arg(0))

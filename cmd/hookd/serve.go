@@ -20,6 +20,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.warnings {
+		logger.Warn(w)
+	}
 	svc, err := newService(cfg, getenv, logger)
 	if err != nil {
 		return err

@@ -8,10 +8,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/connlimit"
+	"github.com/hookd/hookd/internal/diskspace"
 	"github.com/hookd/hookd/internal/sealer"
 	"github.com/hookd/hookd/projections"
 	"github.com/hookd/hookd/transport/httpapi"
@@ -33,6 +36,10 @@ type service struct {
 	runner     *projections.Runner
 	dispatcher *webhook.Dispatcher
 	srv        *http.Server
+	disk       *diskspace.Guard   // nil with --min-free-disk 0
+	verifier   *eventlog.Verifier // walks the hash chain after start and every --verify-every
+	// conns is ln: it holds at most --max-connections API connections.
+	conns *connlimit.Listener
 	// panicked carries a handler's panic to Run, which stops the process.
 	panicked chan error
 }
@@ -56,6 +63,24 @@ func newService(cfg serveConfig, getenv func(string) string, logger *slog.Logger
 			return nil, fmt.Errorf("--pprof: listen on %s: %w", cfg.pprofAddr, err)
 		}
 	}
+	// At most --max-connections API connections, so the reserve of
+	// descriptors for the log, the views and deliveries stays whole
+	// (fdbudget.go); pprof's few are part of that reserve.
+	fds, err := planConnections(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	if s.conns, err = connlimit.New(s.ln, connlimit.Config{Max: fds.maxConnections, Name: "api", Logger: logger}); err != nil {
+		return nil, err
+	}
+	s.ln = s.conns
+	if s.pprofLn != nil {
+		limited, err := connlimit.New(s.pprofLn, connlimit.Config{Max: pprofConnections, Name: "pprof", Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		s.pprofLn = limited
+	}
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
@@ -73,10 +98,19 @@ func newService(cfg serveConfig, getenv func(string) string, logger *slog.Logger
 	if err != nil {
 		return nil, err
 	}
-	if s.store, err = eventlog.Open(logDir, eventlog.Options{Logger: logger, OnAppend: obs.LogAppended}); err != nil {
-		return nil, err
+	logOpts := eventlog.Options{Logger: logger, OnAppend: obs.LogAppended, HeadFile: headFile(cfg.data), CheckHead: true}
+	if cfg.minFreeDisk.enabled() {
+		if s.disk, err = diskspace.New(diskspace.Config{Path: cfg.data, Reserve: cfg.minFreeDisk.reserve, Probe: cfg.diskProbe, Logger: logger}); err != nil {
+			return nil, fmt.Errorf("--min-free-disk: %w", err)
+		}
+		logOpts.Admit = s.disk.Admit
 	}
-	if s.views, err = projections.OpenViews(viewsDir, logger); err != nil {
+	if s.store, err = eventlog.Open(logDir, logOpts); err != nil {
+		return nil, refuseDamaged(err, cfg.data)
+	}
+	s.verifier = eventlog.NewVerifier(s.store, cfg.verifyEvery, logger)
+	// Damaged views are rebuilt from the log here, beside the damaged ones.
+	if s.views, err = projections.OpenViewsDir(context.Background(), viewsDir, s.store, logger); err != nil {
 		return nil, err
 	}
 	if s.runner, err = projections.NewRunner(s.store, s.views, logger); err != nil {
@@ -93,11 +127,14 @@ func newService(cfg serveConfig, getenv func(string) string, logger *slog.Logger
 	if err := watchLog(obs, s.store, s.runner, s.dispatcher); err != nil {
 		return nil, err
 	}
+	if err := watchHealth(obs, s.disk, s.verifier); err != nil {
+		return nil, err
+	}
 	s.srv = &http.Server{
 		Handler: httpapi.NewRouter(httpapi.Config{
 			Log: pub, Sealer: secrets, SecretGrace: cfg.secretGrace, Views: s.views, Waiter: s.runner, APIToken: cfg.apiToken, Logger: logger,
 			Targets: webhook.TargetGuard{AllowPrivate: cfg.allowPrivateTargets},
-			Ready:   readiness(s.store, s.runner, s.dispatcher),
+			Ready:   readiness(s.store, s.disk, s.views, s.runner, s.dispatcher),
 			UI:      webui.Handler(),
 			Metrics: metrics.Handler(reg, logger), ObserveRequest: obs.HTTPRequest,
 			OnPanic: func(v any) {
@@ -107,10 +144,18 @@ func newService(cfg serveConfig, getenv func(string) string, logger *slog.Logger
 				}
 			},
 		}),
-		ReadHeaderTimeout: 10 * time.Second,
+		// Headers beyond 64 KiB get 431, so a held-open header block
+		// costs at most that; a connection that has not sent its headers
+		// within ReadHeaderTimeout (from connecting, or from the first
+		// byte after a keep-alive pause) is closed, and one idle between
+		// requests for IdleTimeout. At --max-connections, idle ones are
+		// closed to make room (s.conns).
+		MaxHeaderBytes:    maxHeaderBytes,
+		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       60 * time.Second,
+		ConnState:         s.conns.ConnState,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	return s, nil
@@ -155,6 +200,10 @@ func (s *service) Run(ctx context.Context) error {
 			failed <- fmt.Errorf("http server: %w", err)
 		}
 	}()
+	if s.disk != nil {
+		wg.Go(func() { s.disk.Run(bgCtx) })
+	}
+	wg.Go(func() { s.verifier.Run(bgCtx) })
 	var stopPprof func()
 	if s.pprofLn != nil {
 		stopPprof = servePprof(s.pprofLn, s.logger)
@@ -208,16 +257,39 @@ func (s *service) Close() {
 	}
 }
 
+// headFile is where the log's head mark lives: beside the log's Badger
+// directory, not in it, so that losing the log's files does not lose it.
+func headFile(data string) string { return filepath.Join(data, "log.head") }
+
+// refuseDamaged adds what to do to an error that says the log is damaged.
+func refuseDamaged(err error, data string) error {
+	if !errors.Is(err, eventlog.ErrDamaged) {
+		return err
+	}
+	return fmt.Errorf("%w. hookd will not serve a damaged log: restore the data directory from a backup (README, Backups); "+
+		"`hookd log verify --data %s` gives the details", err, data)
+}
+
 // maxReadyLag is how far the views and the dispatcher may trail the log
 // for /readyz to pass.
 const maxReadyLag = 1000
 
 // readiness says whether the log takes appends and the views and the
 // dispatcher are caught up.
-func readiness(store *eventlog.Store, runner *projections.Runner, d *webhook.Dispatcher) func(context.Context) error {
+func readiness(store *eventlog.Store, disk *diskspace.Guard, views *projections.Views, runner *projections.Runner, d *webhook.Dispatcher) func(context.Context) error {
 	return func(context.Context) error {
 		if err := store.Err(); err != nil {
 			return fmt.Errorf("event log: %w", err)
+		}
+		if disk != nil {
+			if err := disk.Err(); err != nil {
+				return err
+			}
+		}
+		if views != nil {
+			if err := views.Damaged(); err != nil {
+				return err
+			}
 		}
 		head, err := store.Head(eventlog.Topic)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
@@ -38,13 +39,32 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 		status, msg = http.StatusMethodNotAllowed, err.Error()
 	case errors.Is(err, errTooLarge):
 		status, msg = http.StatusRequestEntityTooLarge, err.Error()
+	case errors.Is(err, eventlog.ErrHeld):
+		// Refused before anything was written: the reason (the disk is
+		// full) is the whole story.
+		status, msg = http.StatusServiceUnavailable, "nothing of this request was recorded: "+afterSentinel(err, eventlog.ErrHeld)
+		w.Header().Set("Retry-After", "30")
+	case errors.Is(err, eventlog.ErrDamaged):
+		status, msg = http.StatusServiceUnavailable, "nothing of this request was recorded: the event log takes no writes until an operator acts: "+afterSentinel(err, eventlog.ErrDamaged)
 	case errors.Is(err, eventlog.ErrUnavailable), errors.Is(err, eventlog.ErrClosed):
 		status, msg = http.StatusServiceUnavailable, "the event log cannot take writes right now; this request was most likely not recorded (after a failed disk sync it may have been): check, then try again later"
 	}
-	if status >= 500 {
+	// A held log says so once, where it is found (disk guard, verifier),
+	// not once per refused request.
+	if status >= 500 && !errors.Is(err, eventlog.ErrHeld) && !errors.Is(err, eventlog.ErrDamaged) {
 		logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
 	writeJSON(w, status, map[string]string{"message": msg})
+}
+
+// afterSentinel is err's message from just after sentinel's on, without
+// the call sites' context before it: the reason a wrapped refusal gives.
+func afterSentinel(err, sentinel error) string {
+	m := err.Error()
+	if i := strings.Index(m, sentinel.Error()+": "); i >= 0 {
+		return m[i+len(sentinel.Error())+2:]
+	}
+	return m
 }
 
 // rootMessage is the innermost sentinel's message, without call-site context.

@@ -19,6 +19,11 @@ func TestAPITokenIsRequiredWhenConfigured(t *testing.T) {
 		{"wrong bearer token", "Bearer nope"},
 		{"token as prefix", "t0kk"},
 		{"empty bearer", "Bearer "},
+		{"wrong token, upper-case scheme", "BEARER nope"},
+		{"wrong token, token scheme", "TOKEN nope"},
+		{"another scheme", "Basic t0k"},
+		{"scheme glued to the token", "bearert0k"},
+		{"token in the wrong case", "Bearer T0K"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := anon
@@ -35,7 +40,8 @@ func TestAPITokenIsRequiredWhenConfigured(t *testing.T) {
 		t.Errorf("log head moved from %d to %d on unauthorized requests", before, after)
 	}
 
-	for _, auth := range []string{"t0k", "Bearer t0k", "token t0k"} {
+	// The scheme is case-insensitive (RFC 9110, section 11.1); the token is not.
+	for _, auth := range []string{"t0k", "Bearer t0k", "token t0k", "BEARER t0k", "bearer t0k", "Token t0k", "TOKEN t0k", "bEaReR   t0k", "Bearer\tt0k"} {
 		t.Run(auth, func(t *testing.T) {
 			c := anon.withHeader("Authorization", auth)
 			c.do(http.MethodGet, hooksPath("app-1"), nil).expect(t, http.StatusOK)

@@ -309,7 +309,9 @@ type panicError struct{}
 
 func (*panicError) Error() string { return "handler panicked" }
 
-// authenticate accepts "Authorization: <token>", "Bearer <token>" or "token <token>".
+// authenticate accepts "Authorization: <token>", "Bearer <token>" or
+// "token <token>", the scheme in any case; the token is compared in
+// constant time.
 func (a *api) authenticate(next http.Handler) http.Handler {
 	if a.APIToken == "" {
 		return next
@@ -323,10 +325,10 @@ func (a *api) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		got := strings.TrimSpace(r.Header.Get("Authorization"))
-		for _, scheme := range []string{"Bearer ", "bearer ", "token ", "Token "} {
-			if strings.HasPrefix(got, scheme) {
-				got = strings.TrimSpace(got[len(scheme):])
-				break
+		// The scheme is case-insensitive (RFC 9110, section 11.1).
+		if i := strings.IndexAny(got, " \t"); i > 0 {
+			if scheme := got[:i]; strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "token") {
+				got = strings.TrimSpace(got[i:])
 			}
 		}
 		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {

@@ -69,6 +69,14 @@ func (d *Dispatcher) load(t *ticket) (delivery, error) {
 // as soon as the send is over, so the next send to that address does not
 // wait for this attempt's fsync; the worker still holds the total bound.
 func (d *Dispatcher) deliver(t *ticket) {
+	// Send nothing whose attempt the log could not record now.
+	if err := d.waitWritable(d.runCtx); err != nil {
+		d.queue.done(t)
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, eventlog.ErrClosed) {
+			d.fail(fmt.Errorf("wait for the log to take appends: %w", err))
+		}
+		return // stopping: it stays in the log for the next start
+	}
 	job, err := d.load(t)
 	if err != nil {
 		d.queue.done(t)
@@ -117,10 +125,10 @@ func (d *Dispatcher) deliver(t *ticket) {
 	d.queue.done(t)
 	msg, err := eventlog.EncodeEvent(uuid.NewString(), ev)
 	if err == nil {
-		_, err = d.pub.Append(context.Background(), eventlog.Topic, msg)
+		err = d.appendOrWait(d.runCtx, msg)
 	}
 	if err != nil {
-		if errors.Is(err, eventlog.ErrClosed) {
+		if errors.Is(err, eventlog.ErrClosed) || errors.Is(err, context.Canceled) {
 			return // shutting down: the next start sends it again
 		}
 		d.fail(fmt.Errorf("record the attempt of delivery %s: %w", ev.DeliveryID, err))

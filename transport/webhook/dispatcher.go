@@ -115,6 +115,8 @@ type Dispatcher struct {
 	failMu  sync.Mutex
 	failErr error
 	stop    context.CancelFunc
+	runCtx  context.Context // Run's, ended by stop
+	holding atomic.Bool     // appends are held: said once (held.go)
 }
 
 // NewDispatcher returns a Dispatcher; Run starts it.
@@ -170,6 +172,7 @@ func (d *Dispatcher) Waiting() int {
 // for the next start.
 func (d *Dispatcher) Run(ctx context.Context) (err error) {
 	ctx, d.stop = context.WithCancel(ctx)
+	d.runCtx = ctx
 	defer d.stop()
 	pos, reg, err := loadState(d.store)
 	if err != nil {
@@ -435,7 +438,7 @@ func (d *Dispatcher) request(ctx context.Context, reqs []domain.DeliveryRequeste
 		}
 		// Appends complete once taken, whatever ctx says; without ctx a
 		// stop mid-batch would leave the position behind requests logged.
-		if _, err := d.pub.Append(context.WithoutCancel(ctx), eventlog.Topic, msgs...); err != nil {
+		if err := d.appendOrWait(ctx, msgs...); err != nil {
 			return fmt.Errorf("append %d delivery requests: %w", n, err)
 		}
 		reqs = reqs[n:]

@@ -1,0 +1,8 @@
+//go:build !unix
+
+package main
+
+// raiseOpenFileLimit does nothing where there is no RLIMIT_NOFILE; the
+// limit is then unknown and --max-connections defaults to
+// defaultMaxConnectionsUnknownLimit.
+func raiseOpenFileLimit() (fileLimit, error) { return fileLimit{}, nil }
