@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/hookd/hookd/internal/fsutil"
 )
 
 // HeadMark is what the log last knew of its end: the sequence and hash of
@@ -77,22 +79,13 @@ func WriteHeadMark(path string, m HeadMark) error {
 		err = os.Rename(tmp, path)
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(path))
+		err = fsutil.SyncDir(filepath.Dir(path))
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("write the log's head mark %s: %w", path, err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // markEvery paces the head mark's rewrites: at most this often while

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/fsutil"
 	"github.com/hookd/hookd/internal/sealer"
 )
 
@@ -124,7 +125,7 @@ func logImport(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("move the imported log into place: %w", err)
 	}
 	committed = true
-	if err := syncDir(*data); err != nil {
+	if err := fsutil.SyncDir(*data); err != nil {
 		return fmt.Errorf("the log is in %s, but fsyncing %s failed: %w (run hookd log verify before using it)", logDir, *data, err)
 	}
 	fmt.Fprintf(stdout, "log import: ok, %d entries, head %d, last hash %s, into %s\n",
@@ -182,19 +183,6 @@ func removeStaleStaging(data string, stderr io.Writer) {
 		}
 		fmt.Fprintf(stderr, "log import: removed %s, left by an import that did not finish\n", p)
 	}
-}
-
-// syncDir fsyncs a directory, so an entry just renamed into it survives a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	if err := d.Sync(); err != nil {
-		d.Close()
-		return err
-	}
-	return d.Close()
 }
 
 // exportLines reads an export a line at a time, in constant memory (one

@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/hookd/hookd/internal/fsutil"
 )
 
 // KeyFileName is the key file created in the data directory when no key is
@@ -138,21 +140,8 @@ func LoadKey(envKey, dataDir string) (key []byte, source string, err error) {
 	// The file's name must be as durable as its bytes: secrets sealed with
 	// this key are fsynced to the log next, and a key lost in a crash would
 	// make every one of them unreadable.
-	if err := syncDir(dataDir); err != nil {
+	if err := fsutil.SyncDir(dataDir); err != nil {
 		return nil, "", fmt.Errorf("sync key file's directory: %w", err)
 	}
 	return k, path + " (created)", nil
-}
-
-// syncDir fsyncs a directory, so an entry just created in it survives a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	if err := d.Sync(); err != nil {
-		d.Close()
-		return err
-	}
-	return d.Close()
 }
