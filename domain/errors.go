@@ -10,6 +10,8 @@ var (
 	ErrInvalid          = errors.New("invalid input")
 	ErrHookNotFound     = errors.New("webhook not found")
 	ErrDeliveryNotFound = errors.New("delivery item not found")
+	// ErrBuildEventNotFound: no build event with that id for that app.
+	ErrBuildEventNotFound = errors.New("build event not found")
 )
 
 // FieldError says which field of an input is wrong and why. It wraps

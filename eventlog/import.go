@@ -110,7 +110,7 @@ func (s *Store) Import(ctx context.Context, topic string, entries iter.Seq2[Entr
 // transaction has been committed.
 func (s *Store) importEntries(ctx context.Context, topic string, entries iter.Seq2[Entry, error], wrote *bool) (ImportReport, error) {
 	var rep ImportReport
-	var prev [HashSize]byte
+	chain := NewChainChecker(1, [HashSize]byte{})
 	want := uint64(1)
 
 	txn := s.db.NewTransaction(true)
@@ -136,23 +136,12 @@ func (s *Store) importEntries(ctx context.Context, topic string, entries iter.Se
 		if err := ctx.Err(); err != nil {
 			return rep, fmt.Errorf("import into %s: %w", topic, err)
 		}
-		switch {
-		case e.Seq != want && want == 1:
+		if e.Seq != 1 && want == 1 {
 			return rep, &ImportError{Seq: e.Seq, Reason: fmt.Sprintf("the first entry is %d, not 1: a log starts at 1, and an export of part of one (--from) cannot be restored", e.Seq)}
-		case e.Seq == want+1:
-			return rep, &ImportError{Seq: e.Seq, Reason: fmt.Sprintf("entry %d follows entry %d: entry %d is missing", e.Seq, want-1, want)}
-		case e.Seq > want:
-			return rep, &ImportError{Seq: e.Seq, Reason: fmt.Sprintf("entry %d follows entry %d: entries %d to %d are missing", e.Seq, want-1, want, e.Seq-1)}
-		case e.Seq != want:
-			return rep, &ImportError{Seq: e.Seq, Reason: fmt.Sprintf("entry %d follows entry %d: out of order", e.Seq, want-1)}
-		case e.PrevHash != prev && want == 1:
-			return rep, &ImportError{Seq: e.Seq, Reason: fmt.Sprintf("prev-hash mismatch: the first entry links to %x, want 32 zero bytes", e.PrevHash)}
-		case e.PrevHash != prev:
-			return rep, &ImportError{Seq: e.Seq, Reason: fmt.Sprintf("prev-hash mismatch: the entry links to %x, but entry %d's hash is %x", e.PrevHash, e.Seq-1, prev)}
 		}
-		val, sum := encodeEntry(make([]byte, 0, entryBodyAt+8+len(e.UUID)+len(e.Payload)+hashedHeaderBytes(e.Metadata)), e.Seq, prev, e.UUID, e.Time, e.Metadata, e.Payload)
-		if sum != e.Hash {
-			return rep, &ImportError{Seq: e.Seq, Reason: fmt.Sprintf("hash mismatch: the entry's fields hash to %x, but its hash is %x (the entry was changed)", sum, e.Hash)}
+		val, broken := chain.check(make([]byte, 0, entryBodyAt+8+len(e.UUID)+len(e.Payload)+hashedHeaderBytes(e.Metadata)), e)
+		if broken != nil {
+			return rep, &ImportError{Seq: broken.Seq, Reason: broken.Reason}
 		}
 		key := entryKey(topic, e.Seq)
 		c := TxnCost(len(key), len(val))
@@ -171,7 +160,6 @@ func (s *Store) importEntries(ctx context.Context, topic string, entries iter.Se
 			return rep, fmt.Errorf("import into %s: write entry %d (%d bytes): %w", topic, e.Seq, len(val), err)
 		}
 		cost, stored, count = cost+c, stored+len(val), count+1
-		prev = e.Hash
 		rep.Entries++
 		rep.Head = e.Seq
 		rep.LastHash = e.Hash

@@ -34,6 +34,12 @@ func (v *Views) applyTxn(entries []eventlog.Entry) (int, error) {
 		return 0, fmt.Errorf("read checkpoint: %w", err)
 	}
 	w := &writer{txn: txn}
+	if cp == 0 {
+		// Fresh views: say which format they are written in.
+		if err := w.set([]byte{keyFormat}, putU64(ViewsFormat)); err != nil {
+			return 0, err
+		}
+	}
 	n := 0
 	for _, e := range entries {
 		if n > 0 && w.bytes >= eventlog.MaxTxnBytes()/2 {
@@ -88,7 +94,8 @@ func (w *writer) add(k []byte, delta int64) error {
 
 func (w *writer) apply(e eventlog.Entry) error {
 	switch e.Name() {
-	case domain.NameHookConfigured, domain.NameHookRemoved, domain.NameDeliveryAttempted, domain.NameRedeliveryRequested:
+	case domain.NameHookConfigured, domain.NameHookRemoved, domain.NameDeliveryAttempted, domain.NameRedeliveryRequested,
+		domain.NameBuildEventReceived, domain.NameDeliveryRequested:
 	default:
 		return nil // other events do not change the views
 	}
@@ -104,7 +111,14 @@ func (w *writer) apply(e eventlog.Entry) error {
 	case domain.DeliveryAttempted:
 		return w.deliveryAttempted(e.Seq, ev)
 	case domain.RedeliveryRequested:
+		if err := w.redeliveryLineage(e.Seq, ev); err != nil {
+			return err
+		}
 		return w.redeliveryRequested(ev)
+	case domain.BuildEventReceived:
+		return w.buildEventReceived(e.Seq, ev)
+	case domain.DeliveryRequested:
+		return w.deliveryRequested(e.Seq, ev)
 	}
 	return nil
 }
@@ -114,6 +128,9 @@ func (w *writer) hookConfigured(seq uint64, ev domain.HookConfigured) error {
 	var h HookView
 	switch {
 	case errors.Is(err, domain.ErrHookNotFound):
+		if err := w.unretireHook(ev.HookSlug); err != nil {
+			return err
+		}
 		k = seqKey(keyHook, ev.AppSlug, seq)
 		h = HookView{Slug: ev.HookSlug, AppSlug: ev.AppSlug, CreatedAt: ev.ConfiguredAt, CreatedSeq: seq}
 		if err := w.set(key(keyHookIndex, ev.HookSlug), k[1:]); err != nil {
@@ -154,8 +171,11 @@ func (w *writer) hookRemoved(ev domain.HookRemoved) error {
 	if err := w.txn.Delete(key(keyHookIndex, ev.HookSlug)); err != nil {
 		return err
 	}
-	// Its delivery items stay in the views and the log; the API hides them
-	// with the hook.
+	// Its delivery items stay in the views and the log, readable with the
+	// removed hook.
+	if err := w.retireHook(h, k[1:], ev); err != nil {
+		return err
+	}
 	return w.add(key(keyHookCount, h.AppSlug), -1)
 }
 
@@ -189,8 +209,14 @@ func (w *writer) deliveryAttempted(seq uint64, ev domain.DeliveryAttempted) erro
 		d.ResponseStatus, d.ResponseHeaders, d.ResponseBody, d.ResponseTruncated = &status, r.Headers, &body, r.Truncated
 		d.ResponseHeadersTruncated, d.ResponseBodyEncoding = r.HeadersTruncated, r.BodyEncoding
 	}
+	if err := w.itemLineage(&d); err != nil {
+		return err
+	}
 	inv := ^seq
 	if err := w.setJSON(seqKey(keyItem, ev.HookSlug, inv), d); err != nil {
+		return err
+	}
+	if err := w.indexItem(d, inv); err != nil {
 		return err
 	}
 	if err := w.set(idx, putU64(inv)); err != nil {

@@ -244,6 +244,8 @@ func (h *history) next() domain.Event {
 		return h.redeliveryRequested()
 	case len(h.attempts) > 0 && p < 51:
 		return h.duplicateAttempt()
+	case p < 58:
+		return h.deliveryRequested()
 	default:
 		return h.attempt()
 	}
@@ -429,5 +431,16 @@ func (h *history) redeliveryRequested() domain.Event {
 	return domain.RedeliveryRequested{
 		DeliveryID: h.id("redelivery"), OriginalDeliveryID: a.DeliveryID, HookSlug: a.HookSlug, AppSlug: a.AppSlug,
 		BuildEventID: a.BuildEventID, EventType: a.EventType, Payload: a.Request.Body, RequestedAt: h.tick(),
+	}
+}
+
+// deliveryRequested records the matcher's decision that a recent build
+// event goes to a hook; the attempt that follows (often) uses its id.
+func (h *history) deliveryRequested() domain.Event {
+	b := h.builds[len(h.builds)-1-h.r.IntN(min(len(h.builds), 5))]
+	ref := h.hooks[h.r.IntN(len(h.hooks))]
+	return domain.DeliveryRequested{
+		DeliveryID: domain.DeliveryID(b.EventID, ref.slug), HookSlug: ref.slug, AppSlug: ref.app,
+		BuildEventID: b.EventID, BuildEventSeq: uint64(h.r.IntN(2)), RequestedAt: h.tick(),
 	}
 }

@@ -22,6 +22,7 @@ var ErrViewsAheadOfLog = errors.New("the views are ahead of the log")
 // open, or cannot read their checkpoint are rebuilt from store beside the damaged ones and
 // swapped in when complete, logged at ERROR and WARN; if that rebuild
 // fails, the damaged views stay in place and the error says why. Views
+// of a format older than ViewsFormat are rebuilt the same way. Views
 // ahead of the log give an error wrapping ErrViewsAheadOfLog.
 func OpenViewsDir(ctx context.Context, dir string, store *eventlog.Store, logger *slog.Logger, opts ...ViewsOption) (*Views, error) {
 	if logger == nil {
@@ -45,15 +46,23 @@ func OpenViewsDir(ctx context.Context, dir string, store *eventlog.Store, logger
 			_ = v.Close()
 			return nil, aheadOfLog(d.Live(), cp, head)
 		}
-		return v, nil
+		// Views of an older format are rebuilt the way damaged ones are.
+		if damage = v.outdated(); damage == nil {
+			return v, nil
+		}
+		_ = v.Close()
 	}
-	if !errors.Is(damage, ErrViewsDamaged) {
+	if !errors.Is(damage, ErrViewsDamaged) && !errors.Is(damage, ErrViewsOutdated) {
 		return nil, damage // not the files: in use, say, or not readable
 	}
 	if cp > head {
 		return nil, aheadOfLog(d.Live(), cp, head)
 	}
-	logger.Error("views damaged; rebuilding them from the log beside the damaged ones", "dir", d.Live(), "reason", damage)
+	if errors.Is(damage, ErrViewsOutdated) {
+		logger.Warn("views of an older format; rebuilding them from the log beside the old ones", "dir", d.Live(), "reason", damage)
+	} else {
+		logger.Error("views damaged; rebuilding them from the log beside the damaged ones", "dir", d.Live(), "reason", damage)
+	}
 	start := time.Now()
 	built, err := d.Build(ctx, store, logger, nil)
 	if err != nil {

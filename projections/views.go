@@ -27,6 +27,8 @@ type HookView struct {
 	CreatedAt  time.Time         `json:"created_at"`
 	UpdatedAt  time.Time         `json:"updated_at"`
 	CreatedSeq uint64            `json:"created_seq"`
+	// DeletedAt is set on a removed hook, kept for its history.
+	DeletedAt *time.Time `json:"deleted_at,omitempty"`
 }
 
 // DeliveryItemView is one delivery attempt as the API shows it.
@@ -56,7 +58,15 @@ type DeliveryItemView struct {
 	// RedeliveredBy lists the redeliveries requested of this item (their
 	// item slugs), in request order, whether attempted yet or not.
 	RedeliveredBy []string `json:"redelivered_by,omitempty"`
-	Seq           uint64   `json:"seq"`
+	// Seq is the sequence of the delivery.attempted entry.
+	Seq uint64 `json:"seq"`
+	// BuildEventSeq is the sequence of the build event, RequestSeq that
+	// of the delivery.requested or redelivery.requested entry that asked
+	// for this item (0 when the log holds none: attempts logged before
+	// requests were), and BuildSlug the build's slug.
+	BuildEventSeq uint64 `json:"build_event_seq,omitempty"`
+	RequestSeq    uint64 `json:"request_seq,omitempty"`
+	BuildSlug     string `json:"build_slug,omitempty"`
 }
 
 // Page is one page of a list.
@@ -86,6 +96,8 @@ type ViewsOption func(*viewsOptions)
 
 type viewsOptions struct {
 	gcInterval time.Duration
+	// building opens views a rebuild writes, with buildingBadgerOptions.
+	building bool
 }
 
 // WithValueLogGCInterval sets how often the views' value log is
@@ -110,7 +122,11 @@ func openViews(dir string, logger *slog.Logger, o viewsOptions) (*Views, error) 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	db, err := openBadger(badgerOptions(dir, logger))
+	bo := badgerOptions(dir, logger)
+	if o.building {
+		bo = buildingBadgerOptions(dir, logger)
+	}
+	db, err := openBadger(bo)
 	if err != nil {
 		return nil, err
 	}

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/hookd/hookd/eventlog"
 )
@@ -36,39 +33,9 @@ func openStoppedLog(data string) (*eventlog.Store, error) {
 	return store, nil
 }
 
-// entryJSON is one log entry as the log tools print it.
-type entryJSON struct {
-	Seq     uint64          `json:"seq"`
-	ID      string          `json:"id"`
-	Type    string          `json:"type"`
-	Version int             `json:"version"`
-	Time    time.Time       `json:"time"`
-	Payload json.RawMessage `json:"payload"`
-	// Hash and PrevHash are the entry's link in the log's hash chain.
-	Hash     string `json:"hash"`
-	PrevHash string `json:"prev_hash"`
-	// Metadata and PayloadBase64 complete what the hash covers, so that
-	// hookd log import can restore the entry (see exportExtras).
-	Metadata      map[string]string `json:"metadata"`
-	PayloadBase64 *string           `json:"payload_base64,omitempty"`
-}
-
-// writeEntry writes e as one line of JSON. A payload that is not JSON
-// (no hookd event is) is written as a JSON string, so the line still parses;
-// one whose bytes the line cannot carry exactly also gets payload_base64.
-func writeEntry(w io.Writer, e eventlog.Entry) error {
-	payload, md, payloadBase64 := exportExtras(e)
-	b, err := json.Marshal(entryJSON{
-		Seq: e.Seq, ID: e.UUID, Type: e.Type(), Version: e.Version(), Time: e.Time.UTC(), Payload: payload,
-		Hash: hex.EncodeToString(e.Hash[:]), PrevHash: hex.EncodeToString(e.PrevHash[:]),
-		Metadata: md, PayloadBase64: payloadBase64,
-	})
-	if err != nil {
-		return fmt.Errorf("encode entry %d: %w", e.Seq, err)
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
-}
+// entryJSON is one log entry as the log tools print it, and as
+// GET /v0.1/log/entries serves it.
+type entryJSON = eventlog.ExportEntry
 
 // parseLogFlags parses a log subcommand's flags and refuses arguments.
 func parseLogFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {

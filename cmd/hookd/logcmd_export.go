@@ -2,18 +2,14 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/hookd/hookd/eventlog"
 )
@@ -25,11 +21,14 @@ import (
 func logExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("log export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", envDefault(getenv, "HOOKD_DATA", "./data"), "data directory (env HOOKD_DATA)")
+	src := addSourceFlags(fs, getenv)
 	from := fs.Uint64("from", 1, "first sequence to export")
 	to := fs.Uint64("to", 0, "last sequence to export (default: the head)")
 	outPath := fs.String("out", "", "write to this file (created 0600, replaced only once complete) instead of stdout")
 	if err := parseLogFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if err := src.check(stderr); err != nil {
 		return err
 	}
 	if *from == 0 {
@@ -39,12 +38,12 @@ func logExport(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stderr, "hookd log export: --to %d is before --from %d\n", *to, *from)
 		return errUsage
 	}
-	store, err := openStoppedLog(*data)
+	log, err := src.open()
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	head, err := store.Head(eventlog.Topic)
+	defer log.close()
+	head, err := log.head(ctx)
 	if err != nil {
 		return err
 	}
@@ -69,7 +68,7 @@ func logExport(ctx context.Context, args []string, getenv func(string) string, s
 		out, partial = f, f.Name()
 	}
 	w := bufio.NewWriterSize(out, 256<<10)
-	n, lastHash, err := exportRange(ctx, store, *from, *to, w)
+	n, lastHash, err := exportRange(ctx, log, *from, *to, w)
 	if err == nil {
 		err = w.Flush()
 	}
@@ -105,29 +104,32 @@ func logExport(ctx context.Context, args []string, getenv func(string) string, s
 
 // exportRange writes entries from to to, checking that each follows the
 // one before it, and returns how many it wrote and the last one's hash.
-func exportRange(ctx context.Context, store *eventlog.Store, from, to uint64, w io.Writer) (uint64, string, error) {
+func exportRange(ctx context.Context, log logSource, from, to uint64, w io.Writer) (uint64, string, error) {
 	if from > to {
 		return 0, "", nil
 	}
-	r := store.NewReader(eventlog.Topic, from)
 	want := from
 	var prev [eventlog.HashSize]byte
-	for want <= to && r.Next(ctx) {
-		e := r.Entry()
+	err := log.entries(ctx, from, to, false, nil, nil, func(e eventlog.Entry, line []byte) error {
 		if e.Seq != want {
-			return want - from, "", fmt.Errorf("entry %d is missing (the next is %d): run hookd log verify", want, e.Seq)
+			return errExport{fmt.Errorf("entry %d is missing (the next is %d): run hookd log verify", want, e.Seq)}
 		}
 		if want > from && e.PrevHash != prev {
-			return want - from, "", fmt.Errorf("entry %d does not link to entry %d: run hookd log verify", e.Seq, e.Seq-1)
+			return errExport{fmt.Errorf("entry %d does not link to entry %d: run hookd log verify", e.Seq, e.Seq-1)}
 		}
-		if err := writeEntry(w, e); err != nil {
-			return want - from, "", err
+		if _, err := w.Write(line); err != nil {
+			return errExport{err}
 		}
 		prev = e.Hash
 		want++
-	}
-	if err := r.Err(); err != nil {
-		if ctx.Err() != nil {
+		return nil
+	})
+	if err != nil {
+		var ee errExport
+		switch {
+		case errors.As(err, &ee):
+			return want - from, "", ee.error
+		case ctx.Err() != nil:
 			return want - from, "", ctx.Err()
 		}
 		return want - from, "", fmt.Errorf("read entry %d: %w (hookd log verify says more)", want, err)
@@ -137,6 +139,9 @@ func exportRange(ctx context.Context, store *eventlog.Store, from, to uint64, w 
 	}
 	return want - from, hex.EncodeToString(prev[:]), nil
 }
+
+// errExport is an error of exportRange's own, not of reading.
+type errExport struct{ error }
 
 // partialPattern is the name of export's temporary files beside path,
 // for os.CreateTemp and filepath.Glob.
@@ -198,37 +203,4 @@ func createAtomically(path string) (*os.File, func(keep bool) error, error) {
 		return nil
 	}
 	return f, done, nil
-}
-
-// exportExtras returns what an exported line carries besides the fields
-// every reader knows, so that hookd log import can rebuild the stored
-// entry and its hash exactly:
-//
-//   - payload: the payload as JSON (as ever: compacted, HTML-escaped by
-//     encoding/json; a payload that is not JSON as a JSON string);
-//   - metadata: the stored metadata keys but "name", which type and
-//     version spell; "name" too when they do not spell it exactly;
-//   - payloadBase64: the payload's exact bytes, only when payload does
-//     not carry them (not JSON, not compact, or with <, >, &, U+2028 or
-//     U+2029 unescaped). hookd's own events never need it.
-func exportExtras(e eventlog.Entry) (json.RawMessage, map[string]string, *string) {
-	md := maps.Clone(e.Metadata)
-	if md == nil {
-		md = map[string]string{}
-	}
-	delete(md, eventlog.MetaSeq)
-	if name, ok := md[eventlog.MetaName]; ok && e.Type() != "" && e.Type()+".v"+strconv.Itoa(e.Version()) == name {
-		delete(md, eventlog.MetaName)
-	}
-	// Marshalling a RawMessage validates, compacts and escapes it, as
-	// marshalling the line will: what it gives is what a reader gets.
-	payload, err := json.Marshal(json.RawMessage(e.Payload))
-	if err != nil {
-		payload, _ = json.Marshal(string(e.Payload))
-	}
-	if err != nil || !bytes.Equal(payload, e.Payload) {
-		b64 := base64.StdEncoding.EncodeToString(e.Payload)
-		return payload, md, &b64
-	}
-	return payload, md, nil
 }

@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,30 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/internal/fsutil"
 	"github.com/hookd/hookd/internal/sealer"
 )
-
-// importJSON is one line of an export as hookd log import reads it:
-// entryJSON with every field it needs told apart from a missing one.
-type importJSON struct {
-	Seq           uint64             `json:"seq"`
-	ID            *string            `json:"id"`
-	Type          string             `json:"type"`
-	Version       int                `json:"version"`
-	Time          *time.Time         `json:"time"`
-	Payload       json.RawMessage    `json:"payload"`
-	Hash          string             `json:"hash"`
-	PrevHash      string             `json:"prev_hash"`
-	Metadata      *map[string]string `json:"metadata"`
-	PayloadBase64 *string            `json:"payload_base64"`
-}
 
 // importStagingPattern names the directory an import writes the log in,
 // inside the data directory, before renaming it to log/.
@@ -231,67 +212,11 @@ func (l *exportLines) entries() iter.Seq2[eventlog.Entry, error] {
 }
 
 // parse turns one line into an entry, refusing anything it cannot
-// restore exactly.
+// restore exactly (eventlog.ParseExportJSON).
 func (l *exportLines) parse(b []byte) (eventlog.Entry, error) {
-	bad := func(format string, args ...any) (eventlog.Entry, error) {
-		return eventlog.Entry{}, &lineError{line: l.line, reason: fmt.Sprintf(format, args...)}
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return bad("empty line, not an entry")
-	}
-	var j importJSON
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
-		return bad("not an exported entry: %v", err)
-	}
-	if dec.More() {
-		return bad("more than one JSON value on the line")
-	}
-	switch {
-	case j.Seq == 0:
-		return bad("no seq")
-	case j.ID == nil:
-		return bad("entry %d has no id", j.Seq)
-	case j.Time == nil:
-		return bad("entry %d has no time", j.Seq)
-	case j.Metadata == nil:
-		return bad("entry %d has no metadata: the export was made by a hookd from before hookd log import, "+
-			"and lacks what the hashes cover; export the log again with this version", j.Seq)
-	case j.Payload == nil && j.PayloadBase64 == nil:
-		return bad("entry %d has no payload", j.Seq)
-	}
-	e := eventlog.Entry{Seq: j.Seq, UUID: *j.ID, Time: *j.Time, Metadata: *j.Metadata, Payload: j.Payload}
-	for _, h := range []struct {
-		name string
-		hex  string
-		dst  *[eventlog.HashSize]byte
-	}{{"hash", j.Hash, &e.Hash}, {"prev_hash", j.PrevHash, &e.PrevHash}} {
-		raw, err := hex.DecodeString(h.hex)
-		if err != nil || len(raw) != eventlog.HashSize {
-			return bad("entry %d: %s %q is not %d bytes of hex", j.Seq, h.name, h.hex, eventlog.HashSize)
-		}
-		copy(h.dst[:], raw)
-	}
-	if j.PayloadBase64 != nil {
-		p, err := base64.StdEncoding.DecodeString(*j.PayloadBase64)
-		if err != nil {
-			return bad("entry %d: payload_base64 is not base64: %v", j.Seq, err)
-		}
-		e.Payload = p
-	}
-	// The name is in the hash: type and version spell it, unless the
-	// export had to write it in the metadata (see exportExtras).
-	if e.Metadata == nil {
-		e.Metadata = map[string]string{}
-	}
-	if name, ok := e.Metadata[eventlog.MetaName]; ok {
-		named := eventlog.Entry{Metadata: map[string]string{eventlog.MetaName: name}}
-		if named.Type() != j.Type || named.Version() != j.Version {
-			return bad("entry %d: type %q and version %d do not match the name %q in its metadata", j.Seq, j.Type, j.Version, name)
-		}
-	} else if j.Type != "" {
-		e.Metadata[eventlog.MetaName] = j.Type + ".v" + strconv.Itoa(j.Version)
+	e, err := eventlog.ParseExportJSON(b)
+	if err != nil {
+		return eventlog.Entry{}, &lineError{line: l.line, reason: err.Error()}
 	}
 	return e, nil
 }

@@ -26,8 +26,9 @@ type logStatsReport struct {
 	Last    *time.Time        `json:"last_time,omitempty"`
 	// Bytes the directories take on disk (allocated blocks where the
 	// system says, so Badger's sparse files count for what they hold).
-	LogBytes   int64 `json:"log_bytes"`
-	ViewsBytes int64 `json:"views_bytes"`
+	// Not known over --server: left out.
+	LogBytes   *int64 `json:"log_bytes,omitempty"`
+	ViewsBytes *int64 `json:"views_bytes,omitempty"`
 	// ViewsCheckpoint is the last entry applied to the views; nil when
 	// there are no views.
 	ViewsCheckpoint *uint64 `json:"views_checkpoint,omitempty"`
@@ -38,26 +39,24 @@ type logStatsReport struct {
 func logStats(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	flags := flag.NewFlagSet("log stats", flag.ContinueOnError)
 	flags.SetOutput(stderr)
-	data := flags.String("data", envDefault(getenv, "HOOKD_DATA", "./data"), "data directory (env HOOKD_DATA)")
+	src := addSourceFlags(flags, getenv)
 	asJSON := flags.Bool("json", false, "print the report as JSON")
 	if err := parseLogFlags(flags, args, stderr); err != nil {
 		return err
 	}
-	store, err := openStoppedLog(*data)
+	if err := src.check(stderr); err != nil {
+		return err
+	}
+	log, err := src.open()
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer log.close()
 	rep := logStatsReport{ByType: map[string]uint64{}}
-	if rep.Head, err = store.Head(eventlog.Topic); err != nil {
+	if rep.Head, err = log.head(ctx); err != nil {
 		return err
 	}
-	r := store.NewReader(eventlog.Topic, 1)
-	for r.Next(ctx) {
-		e := r.Entry()
-		if e.Seq > rep.Head {
-			break
-		}
+	err = log.entries(ctx, 1, rep.Head, false, nil, nil, func(e eventlog.Entry, _ []byte) error {
 		rep.Entries++
 		rep.ByType[e.Name()]++
 		t := e.Time.UTC()
@@ -65,30 +64,15 @@ func logStats(ctx context.Context, args []string, getenv func(string) string, st
 			rep.First = &t
 		}
 		rep.Last = &t
-	}
-	if err := r.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("read the log after %d entries: %w", rep.Entries, err)
 	}
-	logDir, viewsDir := dataDirs(*data)
-	if rep.LogBytes, err = diskUsage(logDir); err != nil {
-		return err
-	}
-	if _, err := os.Stat(filepath.Join(viewsDir, "MANIFEST")); err == nil {
-		if rep.ViewsBytes, err = diskUsage(viewsDir); err != nil {
+	if _, local := log.(*localLog); local {
+		if err := localSizes(*src.data, &rep); err != nil {
 			return err
 		}
-		views, err := projections.OpenViews(viewsDir, nil)
-		if err != nil {
-			return err
-		}
-		cp, err := views.Checkpoint()
-		if cerr := views.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-		rep.ViewsCheckpoint = &cp
 	}
 
 	if *asJSON {
@@ -99,26 +83,64 @@ func logStats(ctx context.Context, args []string, getenv func(string) string, st
 		_, err = fmt.Fprintf(stdout, "%s\n", b)
 		return err
 	}
-	return printStats(stdout, *data, rep)
+	return printStats(stdout, log.where(), rep)
 }
 
-func printStats(w io.Writer, data string, rep logStatsReport) error {
+// localSizes sets the sizes of log/ and views/ and the views' checkpoint.
+func localSizes(data string, rep *logStatsReport) error {
+	logDir, viewsDir := dataDirs(data)
+	logBytes, err := diskUsage(logDir)
+	if err != nil {
+		return err
+	}
+	var viewsBytes int64
+	rep.LogBytes, rep.ViewsBytes = &logBytes, &viewsBytes
+	if _, err := os.Stat(filepath.Join(viewsDir, "MANIFEST")); err != nil {
+		return nil
+	}
+	if viewsBytes, err = diskUsage(viewsDir); err != nil {
+		return err
+	}
+	views, err := projections.OpenViews(viewsDir, nil)
+	if err != nil {
+		return err
+	}
+	cp, err := views.Checkpoint()
+	if cerr := views.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	rep.ViewsCheckpoint = &cp
+	return nil
+}
+
+func printStats(w io.Writer, where string, rep logStatsReport) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "event log in %s\n", data)
+	if rep.LogBytes == nil {
+		fmt.Fprintf(tw, "event log of %s\n", where)
+	} else {
+		fmt.Fprintf(tw, "event log in %s\n", where)
+	}
 	fmt.Fprintf(tw, "entries:\t%d\n", rep.Entries)
 	fmt.Fprintf(tw, "head sequence:\t%d\n", rep.Head)
 	if rep.First != nil {
 		fmt.Fprintf(tw, "first entry:\t%s\n", rep.First.Format(time.RFC3339))
 		fmt.Fprintf(tw, "last entry:\t%s (%s later)\n", rep.Last.Format(time.RFC3339), rep.Last.Sub(*rep.First).Round(time.Second))
 	}
-	fmt.Fprintf(tw, "log/ on disk:\t%s\n", humanBytes(rep.LogBytes))
-	if rep.ViewsCheckpoint != nil {
+	switch {
+	case rep.LogBytes == nil:
+		fmt.Fprintf(tw, "on disk:\tnot known over --server (hookd log stats --data DIR on the server's machine says)\n")
+	case rep.ViewsCheckpoint != nil:
+		fmt.Fprintf(tw, "log/ on disk:\t%s\n", humanBytes(*rep.LogBytes))
 		behind := ""
 		if lag := rep.Head - min(rep.Head, *rep.ViewsCheckpoint); lag > 0 {
 			behind = fmt.Sprintf(", %d entries behind the log (a server catches up at start)", lag)
 		}
-		fmt.Fprintf(tw, "views/ on disk:\t%s (applied up to %d%s)\n", humanBytes(rep.ViewsBytes), *rep.ViewsCheckpoint, behind)
-	} else {
+		fmt.Fprintf(tw, "views/ on disk:\t%s (applied up to %d%s)\n", humanBytes(*rep.ViewsBytes), *rep.ViewsCheckpoint, behind)
+	default:
+		fmt.Fprintf(tw, "log/ on disk:\t%s\n", humanBytes(*rep.LogBytes))
 		fmt.Fprintf(tw, "views/:\tnone (hookd serve or hookd rebuild makes them)\n")
 	}
 	if len(rep.ByType) > 0 {

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,11 +15,14 @@ import (
 func logTail(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("log tail", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", envDefault(getenv, "HOOKD_DATA", "./data"), "data directory (env HOOKD_DATA)")
+	src := addSourceFlags(fs, getenv)
 	from := fs.Uint64("from", 0, "first sequence to print (default: the last -n entries)")
 	last := fs.Int("n", 10, "how many of the last entries to print when --from is not given")
 	follow := fs.Bool("follow", false, "after the head, wait for new entries and print them until interrupted")
 	if err := parseLogFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if err := src.check(stderr); err != nil {
 		return err
 	}
 	set := map[string]bool{}
@@ -33,65 +35,45 @@ func logTail(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintln(stderr, "hookd log tail: -n must not be negative")
 		return errUsage
 	}
-	store, err := openStoppedLog(*data)
+	log, err := src.open()
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer log.close()
+	head, err := log.head(ctx)
+	if err != nil {
+		return err
+	}
 	start := *from
 	if !set["from"] {
-		head, err := store.Head(eventlog.Topic)
-		if err != nil {
-			return err
-		}
 		start = head - min(head, uint64(*last)) + 1
 	}
 	var notify func()
 	if *follow {
 		notify = func() {
-			fmt.Fprintf(stderr, "hookd log tail: at the head; following until interrupted (while this runs, hookd serve cannot open %s)\n", *data)
+			if _, local := log.(*localLog); local {
+				fmt.Fprintf(stderr, "hookd log tail: at the head; following until interrupted (while this runs, hookd serve cannot open %s)\n", log.where())
+				return
+			}
+			fmt.Fprintf(stderr, "hookd log tail: at the head; following %s until interrupted\n", log.where())
 		}
 	}
-	return tailEntries(ctx, store, start, *follow, stdout, notify)
+	return tailEntries(ctx, log, start, head, *follow, stdout, notify)
 }
 
-// tailEntries writes the entries from seq from to the head; with follow it
-// then waits for entries appended to store and writes each as it comes,
-// until ctx ends (a clean stop) or the store closes. atHead, if not nil, is
-// called once when the first pass reaches the head.
-func tailEntries(ctx context.Context, store *eventlog.Store, from uint64, follow bool, out io.Writer, atHead func()) error {
+// tailEntries writes the entries from seq from to head; with follow it
+// then goes on with the entries appended later, each as it comes, until
+// ctx ends (a clean stop) or the log goes away. atHead, if not nil, is
+// called once when it reaches the head.
+func tailEntries(ctx context.Context, log logSource, from, head uint64, follow bool, out io.Writer, atHead func()) error {
 	w := bufio.NewWriter(out)
 	defer w.Flush()
-	next := max(from, 1)
-	for first := true; ; first = false {
-		r := store.NewReader(eventlog.Topic, next)
-		for r.Next(ctx) {
-			e := r.Entry()
-			if err := writeEntry(w, e); err != nil {
-				return err
-			}
-			next = e.Seq + 1
-		}
-		if err := r.Err(); err != nil {
-			if follow && errors.Is(err, context.Canceled) {
-				return nil
-			}
-			return err
-		}
-		if err := w.Flush(); err != nil {
-			return err
-		}
-		if !follow {
-			return nil
-		}
-		if first && atHead != nil {
-			atHead()
-		}
-		if err := store.WaitFor(ctx, eventlog.Topic, next-1); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
+	err := log.entries(ctx, max(from, 1), head, follow, atHead, w.Flush, func(_ eventlog.Entry, line []byte) error {
+		_, err := w.Write(line)
+		return err
+	})
+	if err != nil {
+		return err
 	}
+	return w.Flush()
 }

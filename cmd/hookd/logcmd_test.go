@@ -145,7 +145,7 @@ func TestLogVerifyUsageAndMissingLog(t *testing.T) {
 		{"missing data dir", []string{"log", "verify", "--data", filepath.Join(emptyData, "nope")}, 1, "no event log in"},
 		{"the log dir itself", []string{"log", "verify", "--data", logDir}, 1, "--data " + withEmptyLog},
 		{"empty log", []string{"log", "verify", "--data", withEmptyLog}, 0, "log verify: ok, 0 entries, head 0, last hash " + strings.Repeat("0", 64)},
-		{"no subcommand", []string{"log"}, 2, "hookd log verify --data DIR"},
+		{"no subcommand", []string{"log"}, 2, "hookd log verify [SOURCE]"},
 		{"unknown subcommand", []string{"log", "check"}, 2, `unknown command "check"`},
 		{"extra argument", []string{"log", "verify", "--data", withEmptyLog, "more"}, 2, `unexpected argument "more"`},
 		{"unknown flag", []string{"log", "verify", "--topic", "x"}, 2, "flag provided but not defined"},

@@ -215,7 +215,7 @@ func TestLogTailExportStatsReadAStoppedServersLog(t *testing.T) {
 	}
 	if rep.Entries != head || rep.Head != head || rep.ByType[domain.NameBuildEventReceived] != builds ||
 		rep.First == nil || rep.Last == nil || rep.Last.Before(*rep.First) || !rep.First.Equal(all[0].Time) ||
-		rep.LogBytes <= 0 || rep.ViewsBytes <= 0 || rep.ViewsCheckpoint == nil || *rep.ViewsCheckpoint != head {
+		rep.LogBytes == nil || *rep.LogBytes <= 0 || rep.ViewsBytes == nil || *rep.ViewsBytes <= 0 || rep.ViewsCheckpoint == nil || *rep.ViewsCheckpoint != head {
 		t.Errorf("log stats --json = %s", stdout)
 	}
 }
@@ -308,7 +308,7 @@ func TestLogTailFollowPrintsEntriesAsTheyAreAppended(t *testing.T) {
 	out := &lockedBuffer{}
 	atHead := make(chan struct{})
 	done := make(chan error, 1)
-	go func() { done <- tailEntries(ctx, store, 2, true, out, func() { close(atHead) }) }()
+	go func() { done <- tailEntries(ctx, &localLog{store: store}, 2, 0, true, out, func() { close(atHead) }) }()
 	lines := func() []uint64 { return entrySeqs(decodeEntryLines(t, out.String())) }
 
 	select {
@@ -365,7 +365,7 @@ func TestLogToolsUsageAndMissingLog(t *testing.T) {
 		{[]string{"log", "export", "--data", withEmptyLog, "--from", "5", "--to", "2"}, 2, "--to 2 is before --from 5"},
 		{[]string{"log", "export", "--data", withEmptyLog, "extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"log", "stats", "--bogus"}, 2, "flag provided but not defined"},
-		{[]string{"log", "-h"}, 0, "hookd log export --data DIR"},
+		{[]string{"log", "-h"}, 0, "hookd log export [SOURCE]"},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -25,8 +25,9 @@ const usage = `hookd: outgoing webhooks for build events
 Usage:
   hookd serve   [flags]         run the HTTP API and the dispatcher
   hookd rebuild --data DIR      drop the views and rebuild them from the event log
-  hookd log verify --data DIR   check the event log's hash chain, report the first broken link
-  hookd log tail|export|stats --data DIR   read the event log (server stopped); "hookd log -h"
+  hookd log verify --server URL | --data DIR   check the event log's hash chain, report the first broken link
+  hookd log tail|export|stats --server URL | --data DIR   read the event log of a running server
+                                (or, --data, of a stopped one); "hookd log -h"
   hookd log import --data DIR < F   restore an export into a new, empty data directory
   hookd redeliver-failed --app A --hook H --since T [--server URL] [--token T]
                                 redeliver a hook's failed deliveries since T, once each (through the API)

@@ -130,9 +130,11 @@ func newService(cfg serveConfig, getenv func(string) string, logger *slog.Logger
 	if err := watchHealth(obs, s.disk, s.verifier); err != nil {
 		return nil, err
 	}
+	// Closed when Shutdown begins, so log streams that follow end then.
+	stopping := make(chan struct{})
 	s.srv = &http.Server{
 		Handler: httpapi.NewRouter(httpapi.Config{
-			Log: pub, Sealer: secrets, SecretGrace: cfg.secretGrace, Views: s.views, Waiter: s.runner, APIToken: cfg.apiToken, Logger: logger,
+			Log: pub, LogReader: s.store, Stopping: stopping, Sealer: secrets, SecretGrace: cfg.secretGrace, Views: s.views, Waiter: s.runner, APIToken: cfg.apiToken, Logger: logger,
 			Targets: webhook.TargetGuard{AllowPrivate: cfg.allowPrivateTargets},
 			Ready:   readiness(s.store, s.disk, s.views, s.runner, s.dispatcher),
 			UI:      webui.Handler(),
@@ -158,6 +160,7 @@ func newService(cfg serveConfig, getenv func(string) string, logger *slog.Logger
 		ConnState:         s.conns.ConnState,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	s.srv.RegisterOnShutdown(sync.OnceFunc(func() { close(stopping) }))
 	return s, nil
 }
 

@@ -91,7 +91,7 @@ func newStack(t *testing.T, mod ...func(*httpapi.Config)) *stack {
 
 	s := &stack{t: t, store: store, views: views, runner: runner, pub: pub, logs: logs,
 		base: httpapi.Config{
-			Log: pub, Sealer: secrets, Views: views, Waiter: runner, Logger: logger,
+			Log: pub, LogReader: store, Sealer: secrets, Views: views, Waiter: runner, Logger: logger,
 			Targets: webhook.TargetGuard{AllowPrivate: true},
 		}}
 	t.Cleanup(func() {

@@ -11,7 +11,12 @@ type buildEventAccepted struct {
 	Sequence uint64 `json:"sequence"`
 }
 
-// receiveBuildEvent appends a build event durably, then answers 202.
+// receiveBuildEvent appends a build event durably, then answers 202. The
+// answer has no matched_hooks: which hooks get the event is decided after
+// this by the matcher, from the log, and logged as delivery.requested
+// entries; counting hooks here from the views (which may lag the log)
+// could disagree with that decision. GET .../build-events/{event_id}
+// shows the decision once it is logged.
 func (a *api) receiveBuildEvent(w http.ResponseWriter, r *http.Request) error {
 	app, err := appSlug(r)
 	if err != nil {

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 )
@@ -15,6 +16,7 @@ type hookOut struct {
 	HasSecret bool              `json:"has_secret"`
 	CreatedAt string            `json:"created_at"`
 	UpdatedAt string            `json:"updated_at"`
+	DeletedAt *string           `json:"deleted_at"`
 }
 
 type pagingOut struct {
@@ -43,6 +45,12 @@ type itemOut struct {
 	ResponseMS         *int64  `json:"response_ms"`
 	Error              *string `json:"error"`
 	RedeliveryOf       *string `json:"redelivery_of"`
+	BuildEventID       string  `json:"build_event_id"`
+	Status             string  `json:"status"`
+	BuildSlug          string  `json:"build_slug"`
+	BuildEventSequence uint64  `json:"build_event_sequence"`
+	RequestSequence    uint64  `json:"request_sequence"`
+	AttemptSequence    uint64  `json:"attempt_sequence"`
 }
 
 type itemList struct {
@@ -120,4 +128,64 @@ func (c *client) waitItems(app, hook string, n int) []itemOut {
 		return len(list.Data) >= n
 	})
 	return list.Data
+}
+
+// buildEventOut is a build event as GET .../build-events answers it.
+type buildEventOut struct {
+	EventID    string          `json:"event_id"`
+	Sequence   uint64          `json:"sequence"`
+	EventType  string          `json:"event_type"`
+	ReceivedAt string          `json:"received_at"`
+	Payload    json.RawMessage `json:"payload"`
+	Deliveries []struct {
+		HookSlug        string `json:"hook_slug"`
+		DeliveryID      string `json:"delivery_id"`
+		RequestSequence uint64 `json:"request_sequence"`
+		Items           []struct {
+			Slug               string  `json:"slug"`
+			ResponseHTTPStatus *int    `json:"response_http_status"`
+			Error              *string `json:"error"`
+			CreatedAt          string  `json:"created_at"`
+			RedeliveryOf       *string `json:"redelivery_of"`
+			Status             string  `json:"status"`
+			RequestSequence    uint64  `json:"request_sequence"`
+			AttemptSequence    uint64  `json:"attempt_sequence"`
+		} `json:"items"`
+	} `json:"deliveries"`
+}
+
+type buildEventList struct {
+	Data   []buildEventOut
+	Paging pagingOut
+}
+
+func (c *client) listBuildEvents(app, query string) buildEventList {
+	c.t.Helper()
+	var out buildEventList
+	c.do(http.MethodGet, buildEventsPath(app)+query, nil).expect(c.t, http.StatusOK).decode(c.t, &out)
+	return out
+}
+
+func (c *client) buildEvent(app, id string) buildEventOut {
+	c.t.Helper()
+	var out struct{ Data buildEventOut }
+	c.do(http.MethodGet, buildEventsPath(app)+"/"+id, nil).expect(c.t, http.StatusOK).decode(c.t, &out)
+	return out.Data
+}
+
+// waitBuildEvent waits until the build event has items for n hooks.
+func (c *client) waitBuildEvent(app, id string, n int) buildEventOut {
+	c.t.Helper()
+	var b buildEventOut
+	waitFor(c.t, waitLimit, fmt.Sprintf("build event %s attempted to %d hooks", id, n), func() bool {
+		b = c.buildEvent(app, id)
+		done := 0
+		for _, d := range b.Deliveries {
+			if len(d.Items) > 0 {
+				done++
+			}
+		}
+		return done >= n
+	})
+	return b
 }

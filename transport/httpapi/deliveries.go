@@ -37,6 +37,16 @@ type deliveryItemJSON struct {
 	RedeliveryOf         *string `json:"redelivery_of"`
 	// RedeliveredBy (an extension): the redeliveries requested of this item.
 	RedeliveredBy []string `json:"redelivered_by"`
+	// Extensions linking the item to the log: the sequences of its build
+	// event, of the delivery.requested or redelivery.requested that asked
+	// for it (absent for attempts logged before requests were), and of its
+	// delivery.attempted. Status is failed or succeeded, by the rule
+	// redeliver-failed and ?status= use; BuildSlug is the build's.
+	BuildEventSequence uint64 `json:"build_event_sequence,omitempty"`
+	RequestSequence    uint64 `json:"request_sequence,omitempty"`
+	AttemptSequence    uint64 `json:"attempt_sequence,omitempty"`
+	Status             string `json:"status"`
+	BuildSlug          string `json:"build_slug,omitempty"`
 }
 
 func toDeliveryItemJSON(d projections.DeliveryItemView) deliveryItemJSON {
@@ -53,6 +63,11 @@ func toDeliveryItemJSON(d projections.DeliveryItemView) deliveryItemJSON {
 		ResponseBody:       d.ResponseBody,
 		ResponseTruncated:  d.ResponseTruncated,
 		RedeliveredBy:      append([]string{}, d.RedeliveredBy...),
+		BuildEventSequence: d.BuildEventSeq,
+		RequestSequence:    d.RequestSeq,
+		AttemptSequence:    d.Seq,
+		Status:             d.Status(),
+		BuildSlug:          d.BuildSlug,
 	}
 	if d.ResponseStatus != nil {
 		h := headersString(flatten(d.ResponseHeaders))
@@ -103,8 +118,11 @@ func flatten(h map[string][]string) map[string]string {
 	return out
 }
 
+// listDeliveryItems lists a hook's delivery items, newest first, filtered
+// by ?status, ?build_slug, ?since and ?until. A removed hook's items stay
+// listed.
 func (a *api) listDeliveryItems(w http.ResponseWriter, r *http.Request) error {
-	_, h, err := a.hookFromPath(r)
+	_, h, err := a.hookFromPathIncludingDeleted(r)
 	if err != nil {
 		return err
 	}
@@ -112,7 +130,11 @@ func (a *api) listDeliveryItems(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	page, err := a.Views.ListDeliveryItems(h.Slug, anchor, limit)
+	f, err := itemFilter(r)
+	if err != nil {
+		return err
+	}
+	page, err := a.Views.ListDeliveryItemsFiltered(h.Slug, f, anchor, limit)
 	if err != nil {
 		return err
 	}
@@ -124,9 +146,14 @@ func (a *api) listDeliveryItems(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// itemFromPath returns the hook and delivery item the path names.
-func (a *api) itemFromPath(r *http.Request) (projections.HookView, projections.DeliveryItemView, error) {
-	_, h, err := a.hookFromPath(r)
+// itemFromPath returns the hook and delivery item the path names; the
+// hook may be a removed one only if deleted says so.
+func (a *api) itemFromPath(r *http.Request, deleted bool) (projections.HookView, projections.DeliveryItemView, error) {
+	find := a.hookFromPath
+	if deleted {
+		find = a.hookFromPathIncludingDeleted
+	}
+	_, h, err := find(r)
 	if err != nil {
 		return h, projections.DeliveryItemView{}, err
 	}
@@ -138,8 +165,9 @@ func (a *api) itemFromPath(r *http.Request) (projections.HookView, projections.D
 	return h, d, err
 }
 
+// getDeliveryItem answers one delivery item, of a removed hook too.
 func (a *api) getDeliveryItem(w http.ResponseWriter, r *http.Request) error {
-	_, d, err := a.itemFromPath(r)
+	_, d, err := a.itemFromPath(r, true)
 	if err != nil {
 		return err
 	}
@@ -155,7 +183,7 @@ type redeliverResponse struct {
 // redeliver asks for the item's payload to be sent again, to the hook's
 // current URL and headers, as a new item linked to this one.
 func (a *api) redeliver(w http.ResponseWriter, r *http.Request) error {
-	h, d, err := a.itemFromPath(r)
+	h, d, err := a.itemFromPath(r, false)
 	if err != nil {
 		return err
 	}

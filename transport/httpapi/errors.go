@@ -31,7 +31,7 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 		}
 	case errors.Is(err, errUnauthorized):
 		status, msg = http.StatusUnauthorized, err.Error()
-	case errors.Is(err, domain.ErrHookNotFound), errors.Is(err, domain.ErrDeliveryNotFound):
+	case errors.Is(err, domain.ErrHookNotFound), errors.Is(err, domain.ErrDeliveryNotFound), errors.Is(err, domain.ErrBuildEventNotFound):
 		status, msg = http.StatusNotFound, rootMessage(err)
 	case errors.Is(err, errNotFound):
 		status, msg = http.StatusNotFound, err.Error()
@@ -69,7 +69,7 @@ func afterSentinel(err, sentinel error) string {
 
 // rootMessage is the innermost sentinel's message, without call-site context.
 func rootMessage(err error) string {
-	for _, s := range []error{domain.ErrHookNotFound, domain.ErrDeliveryNotFound} {
+	for _, s := range []error{domain.ErrHookNotFound, domain.ErrDeliveryNotFound, domain.ErrBuildEventNotFound} {
 		if errors.Is(err, s) {
 			return s.Error()
 		}

@@ -69,7 +69,8 @@ func TestWrongMethodIsMethodNotAllowedJSON(t *testing.T) {
 		{http.MethodPatch, hooksPath("app-1")},
 		{http.MethodDelete, hooksPath("app-1")},
 		{http.MethodPost, hookPath("app-1", h.Slug)},
-		{http.MethodGet, buildEventsPath("app-1")},
+		{http.MethodPut, buildEventsPath("app-1")},
+		{http.MethodPost, buildEventsPath("app-1") + "/some-event"},
 		{http.MethodPut, itemsPath("app-1", h.Slug)},
 		{http.MethodGet, itemsPath("app-1", h.Slug) + "/some-item/redeliver"},
 	} {

@@ -33,6 +33,9 @@ type hookJSON struct {
 	HasSecret bool              `json:"has_secret"`
 	CreatedAt time.Time         `json:"created_at"`
 	UpdatedAt time.Time         `json:"updated_at"`
+	// DeletedAt (an extension) is set only on removed hooks, which only
+	// ?include_deleted=true lists.
+	DeletedAt *time.Time `json:"deleted_at,omitempty"`
 }
 
 func toHookJSON(h projections.HookView) hookJSON {
@@ -40,8 +43,13 @@ func toHookJSON(h projections.HookView) hookJSON {
 	if headers == nil {
 		headers = map[string]string{}
 	}
-	return hookJSON{Slug: h.Slug, URL: h.URL, Events: h.Events, Headers: headers, HasSecret: h.HasSecret,
+	out := hookJSON{Slug: h.Slug, URL: h.URL, Events: h.Events, Headers: headers, HasSecret: h.HasSecret,
 		CreatedAt: h.CreatedAt.UTC(), UpdatedAt: h.UpdatedAt.UTC()}
+	if h.DeletedAt != nil {
+		at := h.DeletedAt.UTC()
+		out.DeletedAt = &at
+	}
+	return out
 }
 
 // writtenHook is the hook as ev leaves it: what the views show once they
@@ -152,7 +160,15 @@ func (a *api) listHooks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	page, err := a.Views.ListHooks(app, anchor, limit)
+	list := a.Views.ListHooks
+	switch v := r.URL.Query().Get("include_deleted"); v {
+	case "", "false":
+	case "true":
+		list = a.Views.ListHooksIncludingDeleted
+	default:
+		return &domain.FieldError{Field: "include_deleted", Message: "must be true or false"}
+	}
+	page, err := list(app, anchor, limit)
 	if err != nil {
 		return err
 	}
@@ -175,6 +191,20 @@ func (a *api) hookFromPath(r *http.Request) (string, projections.HookView, error
 		return "", projections.HookView{}, err
 	}
 	h, err := a.Views.Hook(app, slug)
+	return app, h, err
+}
+
+// hookFromPathIncludingDeleted is hookFromPath, finding removed hooks too.
+func (a *api) hookFromPathIncludingDeleted(r *http.Request) (string, projections.HookView, error) {
+	app, err := appSlug(r)
+	if err != nil {
+		return "", projections.HookView{}, err
+	}
+	slug, err := pathSlug(r, "webhook-slug", domain.ErrHookNotFound)
+	if err != nil {
+		return "", projections.HookView{}, err
+	}
+	h, err := a.Views.HookIncludingDeleted(app, slug)
 	return app, h, err
 }
 

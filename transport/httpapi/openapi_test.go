@@ -233,6 +233,28 @@ func TestOpenAPISessionMatchesTheDocument(t *testing.T) {
 	api.do(http.MethodGet, itemsPath("app-1", good.Slug)+"/"+goodItems[0].Slug, nil).expect(t, http.StatusOK)
 	api.do(http.MethodGet, itemsPath("app-1", refused.Slug)+"/"+refusedItems[0].Slug, nil).expect(t, http.StatusOK)
 
+	// Build events: listed, paged, and each with its deliveries.
+	events := api.listBuildEvents("app-1", "")
+	if len(events.Data) != 3 {
+		t.Fatalf("GET build-events: %d events, want 3", len(events.Data))
+	}
+	pageOne := api.listBuildEvents("app-1", "?limit=2")
+	if pageOne.Paging.Next == nil {
+		t.Fatalf("build events with limit=2 has no next page")
+	}
+	api.listBuildEvents("app-1", "?limit=2&next="+*pageOne.Paging.Next)
+	api.listBuildEvents("app-without-events", "")
+	detail := api.waitBuildEvent("app-1", events.Data[0].EventID, 3)
+	if len(detail.Deliveries) != 3 {
+		t.Errorf("build event %s: %d deliveries, want 3", events.Data[0].EventID, len(detail.Deliveries))
+	}
+	// Filtered delivery items.
+	for _, q := range []string{"?status=failed", "?status=succeeded", "?build_slug=build-1", "?since=" + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339),
+		"?until=" + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + "&status=succeeded&limit=1"} {
+		api.listItems("app-1", good.Slug, q)
+	}
+	api.listHooks("app-1", "?include_deleted=true")
+
 	// Redeliver one item of each kind; the new items appear linked.
 	for _, tc := range []struct {
 		hook hookOut
@@ -282,6 +304,11 @@ func TestOpenAPISessionMatchesTheDocument(t *testing.T) {
 			[]string{"Bitrise-Event-Type", "build/finished"}, 400},
 		{"since not a time", http.MethodPost, hookPath("app-1", refused.Slug) + "/redeliver-failed", map[string]any{"since": "yesterday"}, nil, 400},
 		{"malformed hook slug", http.MethodGet, hooksPath("app-1") + "/-x", nil, nil, 404},
+		{"unknown status filter", http.MethodGet, itemsPath("app-1", good.Slug) + "?status=foo", nil, nil, 400},
+		{"since not a time in a filter", http.MethodGet, itemsPath("app-1", good.Slug) + "?since=yesterday", nil, nil, 400},
+		{"empty build slug filter", http.MethodGet, itemsPath("app-1", good.Slug) + "?build_slug=", nil, nil, 400},
+		{"include_deleted not a boolean", http.MethodGet, hooksPath("app-1") + "?include_deleted=yes", nil, nil, 400},
+		{"malformed event id", http.MethodGet, buildEventsPath("app-1") + "/-x", nil, nil, 404},
 	} {
 		v.rejected(func() { api.do(tc.method, tc.path, tc.body, tc.headers...).expectError(t, tc.status) }, tc.name)
 	}
@@ -307,6 +334,9 @@ func TestOpenAPISessionMatchesTheDocument(t *testing.T) {
 		{http.MethodPut, hookPath("app-1", unknown), hookBody(nil), nil, 404},
 		{http.MethodDelete, hookPath("app-1", unknown), nil, nil, 404},
 		{http.MethodGet, itemsPath("app-1", unknown), nil, nil, 404},
+		{http.MethodGet, buildEventsPath("app-1") + "/" + unknown, nil, nil, 404},
+		{http.MethodGet, buildEventsPath("app-2") + "/" + events.Data[0].EventID, nil, nil, 404},
+		{http.MethodGet, itemsPath("app-1", good.Slug) + "?since=2026-03-02T00:00:00Z&until=2026-03-01T00:00:00Z", nil, nil, 400},
 		{http.MethodGet, itemsPath("app-1", good.Slug) + "/" + unknown, nil, nil, 404},
 		{http.MethodPost, itemsPath("app-1", good.Slug) + "/" + unknown + "/redeliver", nil, nil, 404},
 		{http.MethodPost, hookPath("app-1", unknown) + "/redeliver-failed", map[string]any{"since": since}, nil, 404},
@@ -324,7 +354,7 @@ func TestOpenAPISessionMatchesTheDocument(t *testing.T) {
 		api.do(http.MethodPatch, hookPath("app-1", good.Slug), hookBody(nil)).expectError(t, http.StatusMethodNotAllowed)
 	})
 	v.unrouted(func() {
-		api.do(http.MethodGet, buildEventsPath("app-1"), nil).expectError(t, http.StatusMethodNotAllowed)
+		api.do(http.MethodPut, buildEventsPath("app-1"), nil).expectError(t, http.StatusMethodNotAllowed)
 	})
 
 	// 503 when the log refuses appends, 500 on a bug.
@@ -345,6 +375,11 @@ func TestOpenAPISessionMatchesTheDocument(t *testing.T) {
 	// Delete last, then the hook is gone.
 	api.do(http.MethodDelete, hookPath("app-1", erroring.Slug), nil).expect(t, http.StatusOK)
 	api.do(http.MethodGet, hookPath("app-1", erroring.Slug), nil).expectError(t, http.StatusNotFound)
+	api.listHooks("app-1", "?include_deleted=true")
+	api.listItems("app-1", erroring.Slug, "")
+
+	// The log itself (logstream_contract_test.go).
+	logSession(t, v, api)
 
 	// Every documented operation was called and validated.
 	if missed := minus(documentedOps(doc), v.hitOps()); len(missed) > 0 {
@@ -411,6 +446,7 @@ func newContract(t *testing.T, doc *openapi3.T) *contract {
 	if err != nil {
 		t.Fatalf("gorillamux.NewRouter: %v", err)
 	}
+	registerStreamDecoders() // logstream_contract_test.go
 	uuid := openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForUUIDOfRFC9562)
 	return &contract{
 		t: t, doc: doc, router: router,

@@ -32,6 +32,11 @@ type Views interface {
 	ListHooks(appSlug, anchor string, limit int) (projections.Page[projections.HookView], error)
 	DeliveryItem(hookSlug, itemSlug string) (projections.DeliveryItemView, error)
 	ListDeliveryItems(hookSlug, anchor string, limit int) (projections.Page[projections.DeliveryItemView], error)
+	ListDeliveryItemsFiltered(hookSlug string, f projections.ItemFilter, anchor string, limit int) (projections.Page[projections.DeliveryItemView], error)
+	HookIncludingDeleted(appSlug, hookSlug string) (projections.HookView, error)
+	ListHooksIncludingDeleted(appSlug, anchor string, limit int) (projections.Page[projections.HookView], error)
+	ListBuildEvents(appSlug, anchor string, limit int) (projections.Page[projections.BuildEventView], error)
+	BuildEvent(appSlug, eventID string) (projections.BuildEventDetail, error)
 }
 
 // ViewWaiter blocks until the views reflect a sequence; *projections.Runner is one.
@@ -57,6 +62,13 @@ type Config struct {
 	Waiter   ViewWaiter
 	Targets  URLChecker
 	APIToken string // empty: no authentication
+	// LogReader serves the log itself: GET /v0.1/log/entries and
+	// /v0.1/log/head (logstream.go). Those answer 500 without it.
+	LogReader LogReader
+	// Stopping, if set, is closed when the server begins to shut down:
+	// log streams that follow the log end then, so that
+	// http.Server.Shutdown does not wait for them (RegisterOnShutdown).
+	Stopping <-chan struct{}
 	// SecretGrace is how long a replaced secret keeps signing. Default 24 h.
 	SecretGrace time.Duration
 	// ViewWait bounds how long a write waits for the views to show it
@@ -153,10 +165,14 @@ func NewRouter(cfg Config) http.Handler {
 		{http.MethodPut, hook, a.updateHook},
 		{http.MethodDelete, hook, a.deleteHook},
 		{http.MethodPost, "/v0.1/apps/{app-slug}/build-events", a.receiveBuildEvent},
+		{http.MethodGet, "/v0.1/apps/{app-slug}/build-events", a.listBuildEvents},
+		{http.MethodGet, "/v0.1/apps/{app-slug}/build-events/{event-id}", a.getBuildEvent},
 		{http.MethodGet, items, a.listDeliveryItems},
 		{http.MethodGet, items + "/{item-slug}", a.getDeliveryItem},
 		{http.MethodPost, items + "/{item-slug}/redeliver", a.redeliver},
 		{http.MethodPost, hook + "/redeliver-failed", a.redeliverFailed},
+		{http.MethodGet, "/v0.1/log/entries", a.logEntries},
+		{http.MethodGet, "/v0.1/log/head", a.logHead},
 	}
 	for _, rt := range routes {
 		r.Handle(rt.path, a.wrap(rt.handle)).Methods(rt.method)
