@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,23 +37,6 @@ func badgerOptions(dir string, logger *slog.Logger) badger.Options {
 		WithChecksumVerificationMode(options.OnBlockRead).
 		WithVerifyValueChecksum(true)
 	o.TableSizeMultiplier = 1
-	return o
-}
-
-// buildingBadgerOptions are badgerOptions for views a rebuild writes: no
-// compaction while the log is replayed, then one at the end (see
-// compactBuilt). Badger's compactions build their tables on the Go heap,
-// several at once (up to 8 plus one per split, per compactor), and keep
-// up to 8 of those buffers pooled: with compactions running beside the
-// replay, a rebuild's memory grew with the views (850 MB at 1,000,000
-// entries). Without them, level 0 only grows, and writes must never stall
-// on it: NumLevelZeroTables is 1 so that the final Flatten sees level 0 as
-// due for compaction, the stall is never reached, and no compactor runs.
-func buildingBadgerOptions(dir string, logger *slog.Logger) badger.Options {
-	o := badgerOptions(dir, logger)
-	o.NumCompactors = 0
-	o.NumLevelZeroTables = 1
-	o.NumLevelZeroTablesStall = math.MaxInt32
 	return o
 }
 

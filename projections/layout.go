@@ -98,24 +98,17 @@ func (d ViewsDir) Build(ctx context.Context, store *eventlog.Store, logger *slog
 }
 
 func (d ViewsDir) build(ctx context.Context, store *eventlog.Store, logger *slog.Logger, progress func(done, total uint64)) (uint64, error) {
-	v, err := openViews(d.building(), logger, viewsOptions{gcInterval: -1, building: true})
+	v, err := openViews(d.building(), logger, viewsOptions{gcInterval: -1})
 	if err != nil {
 		return 0, fmt.Errorf("rebuild views: %w", err)
 	}
 	cp, err := replay(ctx, store, v, progress)
-	// The final compaction and the close read and write every table
-	// without a batch between: page the files out on a timer meanwhile.
-	stopPageOut := pageOutEvery(pageOutInterval, absDirs(store.DB().Opts().Dir, v.dir)...)
-	if err == nil {
-		err = compactBuilt(v)
-	}
 	if err == nil {
 		err = v.db.Sync()
 	}
 	if cerr := v.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("rebuild views: close: %w", cerr)
 	}
-	stopPageOut()
 	if err != nil {
 		return 0, err
 	}
@@ -125,21 +118,6 @@ func (d ViewsDir) build(ctx context.Context, store *eventlog.Store, logger *slog
 		return 0, fmt.Errorf("rebuild views: %w", err)
 	}
 	return cp, nil
-}
-
-// pageOutInterval is how often pageOutEvery pages out during the final
-// compaction of a rebuild.
-const pageOutInterval = 250 * time.Millisecond
-
-// compactBuilt compacts views a rebuild wrote (with no compaction, see
-// buildingBadgerOptions) into one level, in one compaction that builds
-// one table at a time, so that serve opens views with level 0 empty but
-// for the last memtable, which Close writes there.
-func compactBuilt(v *Views) error {
-	if err := noPanic("compact", v.dir, func() error { return v.db.Flatten(1) }); err != nil {
-		return fmt.Errorf("rebuild views: compact: %w", err)
-	}
-	return nil
 }
 
 // Swap replaces the live views (closed) with the complete rebuild.

@@ -8,9 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
-	"time"
 )
 
 // madvPageout is Linux's MADV_PAGEOUT (5.4 and later).
@@ -59,30 +57,4 @@ func badgerFile(path string, dirs []string) bool {
 		}
 	}
 	return false
-}
-
-// pageOutEvery runs pageOut(dirs...) every interval until the returned
-// function is called; that function waits for a pageOut under way.
-func pageOutEvery(interval time.Duration, dirs ...string) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				pageOut(dirs...)
-			}
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() { close(done) })
-		wg.Wait()
-	}
 }

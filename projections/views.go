@@ -96,8 +96,6 @@ type ViewsOption func(*viewsOptions)
 
 type viewsOptions struct {
 	gcInterval time.Duration
-	// building opens views a rebuild writes, with buildingBadgerOptions.
-	building bool
 }
 
 // WithValueLogGCInterval sets how often the views' value log is
@@ -122,11 +120,7 @@ func openViews(dir string, logger *slog.Logger, o viewsOptions) (*Views, error) 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	bo := badgerOptions(dir, logger)
-	if o.building {
-		bo = buildingBadgerOptions(dir, logger)
-	}
-	db, err := openBadger(bo)
+	db, err := openBadger(badgerOptions(dir, logger))
 	if err != nil {
 		return nil, err
 	}

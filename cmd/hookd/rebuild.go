@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -35,14 +34,6 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 		return refuseDamaged(err, *data)
 	}
 	_, viewsDir := dataDirs(*data)
-	// A soft limit on the Go heap, unless GOMEMLIMIT sets one: what the
-	// rebuild keeps live is about 110 MiB at any log length (Badger's
-	// memtables and caches, one batch of entries, one table being built),
-	// and without a limit the garbage collector lets the heap reach twice
-	// that before it runs.
-	if getenv("GOMEMLIMIT") == "" {
-		defer debug.SetMemoryLimit(debug.SetMemoryLimit(rebuildMemoryLimit))
-	}
 
 	p := newProgress(stdout, "rebuild", "events", isTerminal(stdout), time.Now)
 	var applied uint64
@@ -60,9 +51,6 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 		float64(applied)/max(elapsed.Seconds(), 1e-9))
 	return nil
 }
-
-// rebuildMemoryLimit is the soft limit of the Go heap during a rebuild.
-const rebuildMemoryLimit = 160 << 20
 
 // isTerminal reports whether w is a terminal (a character device).
 func isTerminal(w io.Writer) bool {
