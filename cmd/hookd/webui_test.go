@@ -93,10 +93,16 @@ const (
 
 // TestWebUIBrowserManagesHooksAndRedelivers drives the page the way a person
 // would: a wrong token is refused with a clear message, the right one is
-// kept for the tab, a hook is created through the form, build events sent
-// through the API show up as delivery items, an item shows its request and
-// response, Redeliver adds a linked item without a reload, and the hook can
-// be edited and deleted. It saves screenshots at 1280 and 375 px wide.
+// kept for the tab, a hook is created through the form, a click anywhere on
+// a hook's card opens it, build events sent through the API show up as rows
+// without a reload (live, from the log's stream) with their build number,
+// slug, branch and workflow and a time that names its zone, an opened item
+// sits beside the list at 1280 px and shows its request and response and
+// its log entries (sequence, type, time, hash, as the log has them), the
+// failed filter and the build slug search ask the server, Redeliver adds a
+// linked item without a reload, a deep link opens its item on a fresh load,
+// and the hook can be edited and deleted. It saves screenshots at 1280 and
+// 375 px wide.
 func TestWebUIBrowserManagesHooksAndRedelivers(t *testing.T) {
 	chromium := findChromium()
 	if chromium == "" {
@@ -248,6 +254,14 @@ func TestWebUIBrowserManagesHooksAndRedelivers(t *testing.T) {
 	}
 	itemsPath := hooksPath + "/" + made.Slug + "/delivery-items"
 
+	// The whole card opens its hook, not only its URL.
+	page.do("open the other hook by its card", chromedp.Click(chromedp.CSS("#hooks-list li:first-child .chips")))
+	page.waitFor("the other hook, selected", `document.querySelector('#hooks-list li:first-child').classList.contains('selected') &&
+		document.getElementById('items-hook-url').textContent.endsWith('/slack') && location.hash.includes('hook=`+other.Data.Slug+`')`)
+	page.do("back to the new hook by its card", chromedp.Click(chromedp.CSS("#hooks-list li:nth-child(2) .chips")))
+	page.waitFor("the new hook, selected", `document.querySelector('#hooks-list li:nth-child(2)').classList.contains('selected') &&
+		document.getElementById('items-hook-url').textContent.endsWith('/ci')`)
+
 	// 4. Build events through the API appear as delivery items on the page.
 	sendBuild := func(eventType, slug string, number, status int) {
 		body := fmt.Sprintf(`{"build_slug":%q,"build_number":%d,"build_status":%d,"build_triggered_workflow":"deploy",`+
@@ -269,24 +283,56 @@ func TestWebUIBrowserManagesHooksAndRedelivers(t *testing.T) {
 		return l
 	}
 
+	// Live: with the page open and following the log, a build event posted
+	// through the API shows up as a row without a reload or a click, with
+	// the build's number, slug, branch and workflow, its time in a zone.
+	page.evalString(`window.__notReloaded = 'yes'`)
+	page.waitFor("the live stream", `document.getElementById('live-state').classList.contains('on')`)
+	posted := time.Now()
 	sendBuild("build/triggered", "webui-build-1", 1, 0)
-	waitItems(1)
-	page.do("refresh the list", chromedp.Click(chromedp.ID("items-refresh")))
-	page.waitFor("the first item", `document.querySelectorAll('#items-list .item-row').length === 1 &&
+	page.waitFor("the first item, live", `document.querySelectorAll('#items-list .item-row').length === 1 &&
 		document.querySelector('#items-list .item-row .status.s2')?.textContent === '200'`)
+	t.Logf("live: the first row appeared %s after the build event was posted", time.Since(posted).Round(time.Millisecond))
+	row := page.evalString(`document.querySelector('#items-list .item-row').textContent`)
+	for _, want := range []string{"#1", "build/triggered", "webui-build-1", "feature/login", "deploy"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("row %q lacks %q", row, want)
+		}
+	}
+	if got := page.evalString(`(() => {
+		const zone = new Intl.DateTimeFormat(undefined, {timeZoneName: 'short'}).formatToParts(new Date())
+			.find((p) => p.type === 'timeZoneName').value;
+		const shown = document.querySelector('#items-list .item-row time').textContent;
+		return shown.endsWith(' ' + zone) ? 'ok' : shown + ' (zone ' + zone + ')';
+	})()`); got != "ok" {
+		t.Errorf("the row's time does not name its zone: %s", got)
+	}
 
+	posted = time.Now()
 	sendBuild("build/finished", "webui-build-2", 2, 1)
-	l := waitItems(2)
-	failedSlug := l.Data[0].Slug
-	page.do("refresh the list", chromedp.Click(chromedp.ID("items-refresh")))
-	page.waitFor("the failed item on top", `document.querySelectorAll('#items-list .item-row').length === 2 &&
+	page.waitFor("the failed item on top, live", `document.querySelectorAll('#items-list .item-row').length === 2 &&
 		document.querySelector('#items-list .item-row .status').textContent === '503' &&
 		document.querySelector('#items-list .item-row .status').classList.contains('s5')`)
+	t.Logf("live: the second row appeared %s after the build event was posted", time.Since(posted).Round(time.Millisecond))
+	l := waitItems(2)
+	failedSlug := l.Data[0].Slug
 
-	// 5. Open the failed item: the request and the response, pretty and escaped.
+	// 5. Open the failed item: beside the list at desktop width, with the
+	// request and the response, pretty and escaped.
 	page.do("open the failed item", chromedp.Click(chromedp.CSS("#items-list li:first-child .item-row")))
 	page.waitFor("the item's details", `!document.getElementById('detail').hidden &&
 		document.getElementById('req-payload').textContent.includes('webui-build-2')`)
+	if got := page.evalString(`(() => {
+		const list = document.getElementById('items-list').getBoundingClientRect();
+		const panel = document.getElementById('detail').getBoundingClientRect();
+		const ok = panel.left >= list.right && panel.top < list.bottom && panel.width > 300;
+		return ok ? 'ok' : 'list ' + JSON.stringify(list) + ', panel ' + JSON.stringify(panel);
+	})()`); got != "ok" {
+		t.Errorf("at 1280 px the opened item is not beside the list: %s", got)
+	}
+	if got := page.evalString(`location.hash`); !strings.Contains(got, "item="+failedSlug) {
+		t.Errorf("location.hash = %q, want it to name the item %s", got, failedSlug)
+	}
 	payload := page.evalString(`document.getElementById('req-payload').textContent`)
 	for _, want := range []string{"{\n  \"build_slug\": \"webui-build-2\",", "\"build_number\": 2,", "\"git\": {\n    \"provider\": \"github\""} {
 		if !strings.Contains(payload, want) {
@@ -312,15 +358,73 @@ func TestWebUIBrowserManagesHooksAndRedelivers(t *testing.T) {
 		t.Errorf("response headers on the page lack Retry-After: %s", got)
 	}
 
-	// 6. Only failed: the 503 stays, the 200 goes.
+	// The item's log view: the entries it was made of, as the log has them.
+	var logged struct {
+		Data struct {
+			BuildEventSequence uint64 `json:"build_event_sequence"`
+			RequestSequence    uint64 `json:"request_sequence"`
+			AttemptSequence    uint64 `json:"attempt_sequence"`
+		} `json:"data"`
+	}
+	srv.mustCall(t, http.MethodGet, itemsPath+"/"+failedSlug, "", auth, http.StatusOK, &logged)
+	page.do("show the item's log entries", chromedp.Click(chromedp.ID("tab-log")))
+	page.waitFor("three log entries", `document.querySelectorAll('#log-entries tbody tr').length === 3 &&
+		[...document.querySelectorAll('#log-entries tbody td.log-hash')].every((td) => td.title.length === 64)`)
+	for i, want := range []struct {
+		seq uint64
+		typ string
+	}{
+		{logged.Data.BuildEventSequence, "build_event.received.v1"},
+		{logged.Data.RequestSequence, "delivery.requested.v1"},
+		{logged.Data.AttemptSequence, "delivery.attempted.v1"},
+	} {
+		_, line := srv.call(t, http.MethodGet, fmt.Sprintf("/v0.1/log/entries?from=%d&to=%d", want.seq, want.seq), "", auth)
+		var entry struct{ Hash string }
+		if err := json.Unmarshal(line, &entry); err != nil || want.seq == 0 {
+			t.Fatalf("log entry %d: %v (%s)", want.seq, err, line)
+		}
+		got := page.evalString(fmt.Sprintf(`(() => {
+			const tr = document.querySelectorAll('#log-entries tbody tr')[%d];
+			return [...tr.cells].map((c) => c.textContent).join(' | ') + ' | ' + tr.cells[3].title;
+		})()`, i))
+		for _, part := range []string{fmt.Sprint(want.seq) + " | ", want.typ, entry.Hash[:16] + "…", " | " + entry.Hash} {
+			if !strings.Contains(got, part) {
+				t.Errorf("log row %d %q lacks %q", i, got, part)
+			}
+		}
+	}
+	page.do("back to the request and response", chromedp.Click(chromedp.ID("tab-exchange")))
+	page.waitFor("the exchange view", `!document.getElementById('view-exchange').hidden && document.getElementById('view-log').hidden`)
+
+	// 6. Filters, applied by the server: only failed, then a build slug.
+	sentQuery := func(part string) string {
+		return page.evalString(fmt.Sprintf(`String(performance.getEntriesByType('resource')
+			.some((e) => e.name.includes('/delivery-items?') && e.name.includes(%q)))`, part))
+	}
 	page.do("filter to failed items", chromedp.Click(chromedp.ID("filter-failed")))
 	page.waitFor("one failed item", `document.querySelectorAll('#items-list .item-row').length === 1 &&
+		document.querySelector('#items-list .item-row .status').textContent === '503' &&
 		!document.getElementById('filter-note').hidden`)
+	if sentQuery("status=failed") != "true" {
+		t.Error("the failed filter did not ask the server for ?status=failed")
+	}
 	page.do("show every item", chromedp.Click(chromedp.ID("filter-failed")))
 	page.waitFor("both items", `document.querySelectorAll('#items-list .item-row').length === 2`)
+	page.do("search for a build slug",
+		chromedp.SendKeys(chromedp.ID("filter-build"), "webui-build-1"),
+		chromedp.Click(chromedp.ID("filter-find")))
+	page.waitFor("the build's one item", `document.querySelectorAll('#items-list .item-row').length === 1 &&
+		document.querySelector('#items-list .item-row .item-build-slug').textContent.endsWith('webui-build-1') &&
+		document.getElementById('filter-note').textContent.includes('webui-build-1')`)
+	if sentQuery("build_slug=webui-build-1") != "true" {
+		t.Error("the slug search did not ask the server for ?build_slug=webui-build-1")
+	}
+	page.evalString(`(document.getElementById('filter-build').value = '', '')`)
+	page.do("clear the search", chromedp.Click(chromedp.ID("filter-find")))
+	page.waitFor("both items again", `document.querySelectorAll('#items-list .item-row').length === 2 &&
+		document.getElementById('filter-note').hidden && !document.getElementById('detail').hidden`)
 
 	// 7. Redeliver: the new item appears on top without a reload, linked.
-	page.evalString(`window.__notReloaded = 'yes'`)
 	page.do("press Redeliver", chromedp.Click(chromedp.ID("redeliver")))
 	page.waitFor("the redelivered item", `document.querySelectorAll('#items-list .item-row').length === 3 &&
 		(document.querySelector('#items-list .item-row .marker')?.textContent || '').startsWith('redelivery of ') &&
@@ -339,12 +443,23 @@ func TestWebUIBrowserManagesHooksAndRedelivers(t *testing.T) {
 		t.Errorf("redelivery marker %q does not name %s", got, failedSlug)
 	}
 
-	// 8. Open the redelivery, refresh every hook's last status, and take the pictures.
-	page.do("open the redelivery", chromedp.Click(chromedp.CSS("#items-list li:first-child .item-row")),
-		chromedp.Click(chromedp.ID("items-refresh")))
-	page.waitFor("the redelivery's details and both hooks' last statuses", `
+	// 8. A deep link: a fresh load of the page at an item's link opens that
+	// item beside its hook's list (the token is still the tab's); then the
+	// pictures, of the redelivery opened so.
+	if got := page.evalString(`document.getElementById('detail-link').getAttribute('href')`); got != "#app="+app+"&hook="+made.Slug+"&item="+failedSlug {
+		t.Errorf("the open item's link is %q", got)
+	}
+	redelivery := l.Data[0].Slug
+	page.do("open the redelivery's link in a fresh page", chromedp.Navigate("about:blank"),
+		chromedp.Navigate(srv.base+"/#app="+app+"&hook="+made.Slug+"&item="+redelivery),
+		chromedp.WaitVisible(chromedp.ID("detail")))
+	page.waitFor("the redelivery's details and both hooks' last statuses", fmt.Sprintf(`
+		window.__notReloaded === undefined &&
+		document.getElementById('detail-title').textContent === 'Delivery %s' &&
 		document.getElementById('detail-facts').textContent.includes('Redelivery of') &&
-		document.querySelectorAll('#hooks-list .last .status').length === 2`)
+		document.querySelector('#items-list .item-row[aria-current="true"]')?.dataset.slug === %q &&
+		document.querySelectorAll('#hooks-list .last .status').length === 2 &&
+		document.getElementById('live-state').classList.contains('on')`, redelivery, redelivery))
 	page.evalString(`(window.scrollTo(0, 0), '')`)
 	page.do("move the mouse off the buttons", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 1, 1))
 	shots := t.TempDir()

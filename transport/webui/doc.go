@@ -7,6 +7,13 @@
 // sends it as "Authorization: Bearer <token>". The files themselves are
 // public; every API call they make is authenticated by the API as usual.
 //
+// The delivery list is live: the script follows the log's Server-Sent
+// Events stream (GET /v0.1/log/entries, Accept: text/event-stream) with
+// fetch and a small parser rather than EventSource, which cannot send an
+// Authorization header, so the token never goes into a URL. Each
+// connection starts after the log's head; a delivery.attempted entry of
+// the open hook refetches the list's first page, at most once a second.
+//
 // Handler answers "/" with index.html and "/assets/<name>" with the other
 // files, each with a strict Content-Security-Policy (only 'self'; no inline
 // script or style), X-Content-Type-Options nosniff and Cache-Control no-cache

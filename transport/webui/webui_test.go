@@ -139,3 +139,45 @@ func TestScriptNeverParsesHTML(t *testing.T) {
 		}
 	}
 }
+
+// The live list reads the log's SSE stream with fetch, so that the token
+// goes in the Authorization header: EventSource cannot send one, and a
+// token in a URL ends up in logs and history.
+func TestScriptFollowsTheLogWithTheTokenInAHeader(t *testing.T) {
+	js := body(t, get(t, webui.Handler(), http.MethodGet, "/assets/app.js", nil))
+	for _, want := range []string{"'/v0.1/log/entries'", "text/event-stream", "Last-Event-ID", "getReader()", "Authorization"} {
+		if !strings.Contains(js, want) {
+			t.Errorf("app.js lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"new EventSource", "token=", "access_token"} {
+		if strings.Contains(js, bad) {
+			t.Errorf("app.js uses %q", bad)
+		}
+	}
+}
+
+// Every form control has a name a screen reader can read: a <label for>,
+// an enclosing <label>, or aria-label.
+func TestEveryControlOnThePageIsLabelled(t *testing.T) {
+	html := body(t, get(t, webui.Handler(), http.MethodGet, "/", nil))
+	controls := regexp.MustCompile(`<(?:input|select|textarea)\b[^>]*>`)
+	id := regexp.MustCompile(`\bid="([^"]+)"`)
+	n := 0
+	for _, loc := range controls.FindAllStringIndex(html, -1) {
+		tag := html[loc[0]:loc[1]]
+		n++
+		before := html[:loc[0]]
+		enclosed := strings.LastIndex(before, "<label") > strings.LastIndex(before, "</label>")
+		var forLabel bool
+		if m := id.FindStringSubmatch(tag); m != nil {
+			forLabel = strings.Contains(html, `for="`+m[1]+`"`)
+		}
+		if !enclosed && !forLabel && !strings.Contains(tag, "aria-label=") {
+			t.Errorf("control without a label: %s", tag)
+		}
+	}
+	if n < 8 {
+		t.Fatalf("found %d controls; the pattern is broken", n)
+	}
+}

@@ -10,7 +10,9 @@
   const APP_KEY = 'hookd.app';
   const ITEMS_PAGE = 20;
   const HOOKS_PAGE = 50;
-  const AUTO_REFRESH_MS = 5000;
+  const AUTO_REFRESH_MS = 5000; // polling, only while the live stream is down
+  const LIVE_MIN_GAP_MS = 1000; // at most one live refresh of the list a second
+  const LIVE_RETRY_MAX_MS = 15000;
   const REDELIVERY_WAIT_MS = 10000;
   const SLUG = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
   const EVENTS = ['all', 'build', 'build/triggered', 'build/finished'];
@@ -45,6 +47,12 @@
     itemsLoad: 0,
     itemsBusy: false,
     item: '', // selected item slug
+    opened: null, // the selected item, also when the list does not hold it
+    pendingItem: '', // item to open once its hook's list is loaded (deep link)
+    shownKey: '', // what the detail panel shows, to redraw it only on change
+    filter: { failed: false, build: '' }, // applied by the server
+    logs: new Map(), // item slug -> its log entries, once loaded
+    view: 'exchange', // detail tab: 'exchange' or 'log'
     fresh: new Set(), // item slugs to flash once
     editing: null, // hook being edited, null when creating
     confirmAction: null,
@@ -101,38 +109,66 @@
   const UNAUTHORIZED = '401 Unauthorized: API token missing or wrong. ' +
     'Enter the token hookd was started with (--api-token or HOOKD_API_TOKEN).';
 
-  async function api(method, path, body) {
-    const headers = { Accept: 'application/json' };
+  // authHeaders are the headers of every API call: the token goes in the
+  // Authorization header, never in a URL.
+  function authHeaders(accept) {
+    const headers = { Accept: accept };
     if (state.token) headers.Authorization = 'Bearer ' + state.token;
-    const init = { method, headers, cache: 'no-store', credentials: 'omit' };
+    return headers;
+  }
+
+  async function send(path, init) {
+    try {
+      return await fetch(path, Object.assign({ cache: 'no-store', credentials: 'omit' }, init));
+    } catch (e) {
+      if (init.signal && init.signal.aborted) throw e;
+      throw new ApiError(0, 'Cannot reach hookd (' + (e && e.message ? e.message : e) + '). Is the server running?');
+    }
+  }
+
+  // failure turns an answer that is not 2xx into an ApiError; a 401 also
+  // asks for the token again.
+  function failure(res, text) {
+    if (res.status === 401) {
+      onUnauthorized();
+      return new ApiError(401, UNAUTHORIZED);
+    }
+    let msg = '';
+    try { msg = JSON.parse(text).message; } catch { /* not JSON */ }
+    if (typeof msg !== 'string' || !msg) msg = String(text || '').trim().slice(0, 300) || res.statusText;
+    return new ApiError(res.status, 'Error ' + res.status + ': ' + msg);
+  }
+
+  async function api(method, path, body) {
+    const headers = authHeaders('application/json');
+    const init = { method, headers };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
-    let res;
-    try {
-      res = await fetch(path, init);
-    } catch (e) {
-      throw new ApiError(0, 'Cannot reach hookd (' + (e && e.message ? e.message : e) + '). Is the server running?');
-    }
+    const res = await send(path, init);
     const text = await res.text();
+    if (!res.ok) throw failure(res, text);
     let data = null;
     if (text) {
       try { data = JSON.parse(text); } catch { data = null; }
-    }
-    if (res.status === 401) {
-      onUnauthorized();
-      throw new ApiError(401, UNAUTHORIZED);
-    }
-    if (!res.ok) {
-      const msg = data && typeof data.message === 'string' ? data.message : (text.trim().slice(0, 300) || res.statusText);
-      throw new ApiError(res.status, 'Error ' + res.status + ': ' + msg);
     }
     if (!state.token && !state.noTokenNeeded) {
       state.noTokenNeeded = true;
       renderToken();
     }
     return data;
+  }
+
+  // logEntry reads one log entry: GET /v0.1/log/entries?from=N&to=N, as
+  // JSON Lines.
+  async function logEntry(seq) {
+    const res = await send('/v0.1/log/entries?from=' + seq + '&to=' + seq, { headers: authHeaders('application/x-ndjson') });
+    const text = await res.text();
+    if (!res.ok) throw failure(res, text);
+    const line = text.split('\n').find((l) => l.trim() !== '');
+    if (!line) throw new ApiError(0, 'The log has no entry ' + seq + '.');
+    return JSON.parse(line);
   }
 
   const enc = encodeURIComponent;
@@ -142,14 +178,29 @@
 
   // ---- formatting ----
 
+  // Times are shown in the browser's zone, and say which (the API's are UTC;
+  // the tooltip has the exact RFC 3339 time).
   const dateFormat = new Intl.DateTimeFormat(undefined, {
     year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit',
+    timeZoneName: 'short',
+  });
+  const shortDateFormat = new Intl.DateTimeFormat(undefined, {
+    month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', timeZoneName: 'short',
   });
 
-  function timeNode(iso, cls) {
+  function timeNode(iso, cls, short) {
     const d = new Date(iso);
-    const text = Number.isNaN(d.getTime()) ? String(iso) : dateFormat.format(d);
+    const text = Number.isNaN(d.getTime()) ? String(iso) : (short ? shortDateFormat : dateFormat).format(d);
     return el('time', { class: cls, datetime: iso, title: iso }, text);
+  }
+
+  // rowTime is a row's time: the time of day for today's items, else the
+  // date too; always with the zone.
+  const dayFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', timeZoneName: 'short' });
+  function rowTime(iso) {
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime()) || d.toDateString() !== new Date().toDateString()) return timeNode(iso, 'item-time', true);
+    return el('time', { class: 'item-time', datetime: iso, title: dateFormat.format(d) + ' (' + iso + ')' }, dayFormat.format(d));
   }
 
   function duration(item) {
@@ -160,6 +211,7 @@
   }
 
   function isFailed(item) {
+    if (item.status === 'failed' || item.status === 'succeeded') return item.status === 'failed';
     const s = item.response_http_status;
     return item.error !== null && item.error !== undefined || s === null || s === undefined || s < 200 || s > 299;
   }
@@ -198,6 +250,24 @@
     } else {
       $('resp-body').textContent = prettyJSON(item.response_body);
     }
+  }
+
+  // buildOf reads what a row shows of the build from the payload sent.
+  const builds = new Map(); // item slug -> build facts, parsed once
+  function buildOf(item) {
+    let b = builds.get(item.slug);
+    if (b) return b;
+    let p = {};
+    try { p = JSON.parse(item.request_payload) || {}; } catch { p = {}; }
+    const str = (v) => (v === null || v === undefined ? '' : String(v));
+    b = {
+      number: str(p.build_number),
+      slug: str(item.build_slug || p.build_slug),
+      branch: str(p.git && typeof p.git === 'object' ? p.git.src_branch : ''),
+      workflow: str(p.build_triggered_workflow),
+    };
+    builds.set(item.slug, b);
+    return b;
   }
 
   function shortSlug(slug) {
@@ -291,11 +361,13 @@
     state.tokenChosen = true;
     storage.set(TOKEN_KEY, state.token);
     $('token-input').value = '';
+    stopLive(); // the stream reopens with this token
     renderToken();
     hideBanner();
     announce(state.token ? 'Token saved for this tab.' : 'Using no token.');
-    if (state.app) openApp(state.app, state.hook);
+    if (state.app) openApp(state.app, state.hook, state.item || state.pendingItem);
     else $('app-input').focus();
+    startLive();
   }
 
   function changeToken() {
@@ -309,24 +381,31 @@
     state.tokenChosen = false;
     state.noTokenNeeded = false;
     storage.set(TOKEN_KEY, null);
+    stopLive();
+    setLive('Paused (token)', 'off');
     renderToken();
     announce('Token forgotten.');
     $('token-input').focus();
   }
 
-  // ---- location: #app=<slug>&hook=<slug> ----
+  // ---- location: #app=<slug>&hook=<slug>&item=<slug>, a link to one item ----
+
+  function hashFor(app, hook, item) {
+    const params = new URLSearchParams();
+    if (app) params.set('app', app);
+    if (app && hook) params.set('hook', hook);
+    if (app && hook && item) params.set('item', item);
+    return params.toString();
+  }
 
   function writeHash() {
-    const params = new URLSearchParams();
-    if (state.app) params.set('app', state.app);
-    if (state.hook) params.set('hook', state.hook);
-    const hash = params.toString();
+    const hash = hashFor(state.app, state.hook, state.item || state.pendingItem);
     if (location.hash.slice(1) !== hash) history.replaceState(null, '', hash ? '#' + hash : location.pathname);
   }
 
   function readHash() {
     const params = new URLSearchParams(location.hash.slice(1));
-    return { app: params.get('app') || '', hook: params.get('hook') || '' };
+    return { app: params.get('app') || '', hook: params.get('hook') || '', item: params.get('item') || '' };
   }
 
   // ---- app and hooks ----
@@ -339,10 +418,10 @@
       return;
     }
     hideBanner();
-    openApp(app, '');
+    openApp(app, '', '');
   }
 
-  async function openApp(app, hook) {
+  async function openApp(app, hook, item) {
     const sameApp = app === state.app;
     state.app = app;
     storage.set(APP_KEY, app);
@@ -352,9 +431,13 @@
     $('workspace').hidden = false;
     if (!sameApp) state.last.clear();
     selectHook('', false);
+    state.pendingItem = hook && item && SLUG.test(item) ? item : '';
     writeHash();
     await loadHooks(false);
-    if (hook && state.hooks.some((h) => h.slug === hook)) selectHook(hook, true);
+    if (app !== state.app) return;
+    if (hook && state.hooks.some((h) => h.slug === hook)) selectHook(hook, true, state.pendingItem);
+    else state.pendingItem = '';
+    startLive();
   }
 
   async function loadHooks(more) {
@@ -406,7 +489,7 @@
     if (last === undefined) return el('span', { class: 'last' }, 'Last delivery: …');
     if (last === 'unknown') return el('span', { class: 'last' }, 'Last delivery: unknown');
     if (last === null) return el('span', { class: 'last' }, 'No deliveries yet');
-    return el('span', { class: 'last' }, 'Last:', statusBadge(last), timeNode(last.created_at));
+    return el('span', { class: 'last' }, 'Last:', statusBadge(last), timeNode(last.created_at, '', true));
   }
 
   function cardFor(slug) {
@@ -424,6 +507,10 @@
 
   function renderHooks() {
     const list = $('hooks-list');
+    // A redraw (a live reload) keeps the focus on the same control.
+    const active = document.activeElement;
+    const activeCard = active instanceof Element && active.closest('#hooks-list .hook-card');
+    const refocus = activeCard ? { slug: activeCard.dataset.slug, label: active.getAttribute('aria-label') } : null;
     clear(list);
     for (const h of state.hooks) {
       const events = Array.isArray(h.events) ? h.events : [];
@@ -447,7 +534,19 @@
             el('button', { type: 'button', class: 'small', 'aria-label': 'Edit hook ' + h.url, onclick: () => openHookDialog(h) }, 'Edit'),
             el('button', { type: 'button', class: 'small danger-text', 'aria-label': 'Delete hook ' + h.url, onclick: () => confirmDelete(h) }, 'Delete'))));
       card.dataset.slug = h.slug;
+      // The whole card opens the hook; its URL button is the keyboard's way
+      // in, and Edit and Delete keep their own clicks.
+      card.addEventListener('click', (event) => {
+        if (event.target instanceof Element && event.target.closest('button, a, input')) return;
+        if (window.getSelection && String(window.getSelection()).length > 0) return; // selecting text
+        selectHook(h.slug, true);
+      });
       list.append(card);
+    }
+    if (refocus) {
+      const card = cardFor(refocus.slug);
+      const again = card && [...card.querySelectorAll('button')].find((b) => b.getAttribute('aria-label') === refocus.label);
+      if (again) again.focus();
     }
     $('hooks-empty').textContent = 'No hooks yet. Create one to start receiving build events.';
     $('hooks-empty').hidden = state.hooks.length > 0;
@@ -456,34 +555,50 @@
 
   // ---- delivery items ----
 
-  function selectHook(slug, load) {
+  function selectHook(slug, load, item) {
     if (slug !== state.hook) {
       state.items = [];
       state.itemsNext = '';
       state.itemsTotal = 0;
       state.item = '';
+      state.opened = null;
       state.itemsLoad++;
+      live.wantSeq = 0;
     }
     state.hook = slug;
+    state.pendingItem = slug && item ? item : '';
     for (const li of $('hooks-list').children) li.classList.toggle('selected', li.dataset.slug === slug);
     $('items-panel').hidden = !slug;
     writeHash();
-    if (!slug) return;
+    if (!slug) {
+      renderDetail();
+      return;
+    }
     const hook = state.hooks.find((h) => h.slug === slug);
     $('items-hook-url').textContent = hook ? hook.url : slug;
     renderItems();
     if (load) loadItems('reset');
+    if (state.pendingItem) openItem(state.pendingItem, false);
+  }
+
+  // itemsQuery is the list's query: a page, and the filters the server applies.
+  function itemsQuery() {
+    let q = '?limit=' + ITEMS_PAGE;
+    if (state.filter.failed) q += '&status=failed';
+    if (state.filter.build) q += '&build_slug=' + enc(state.filter.build);
+    return q;
   }
 
   // loadItems loads the first page ("reset"), the next page ("more"), or
-  // the first page merged into what is loaded ("merge": new items on top).
+  // the first page merged into what is loaded ("merge": new items on top,
+  // the others updated). It resolves to the items the answer held.
   async function loadItems(mode) {
     const slug = state.hook;
-    if (!slug) return;
+    if (!slug) return [];
     const gen = state.itemsLoad;
-    let q = '?limit=' + ITEMS_PAGE;
+    let q = itemsQuery();
     if (mode === 'more') {
-      if (!state.itemsNext) return;
+      if (!state.itemsNext) return [];
       q += '&next=' + enc(state.itemsNext);
     }
     state.itemsBusy = true;
@@ -491,7 +606,7 @@
     $('items-more').disabled = true;
     try {
       const res = await api('GET', itemsPath(slug) + q);
-      if (gen !== state.itemsLoad || slug !== state.hook) return;
+      if (gen !== state.itemsLoad || slug !== state.hook) return [];
       const data = Array.isArray(res && res.data) ? res.data : [];
       const next = res && res.paging && res.paging.next ? res.paging.next : '';
       state.itemsTotal = res && res.paging && typeof res.paging.total_item_count === 'number' ? res.paging.total_item_count : 0;
@@ -500,19 +615,27 @@
         state.items = state.items.concat(data.filter((i) => !known.has(i.slug)));
         state.itemsNext = next;
       } else if (mode === 'merge' && state.items.length > 0 && data.some((i) => known.has(i.slug))) {
+        const bySlug = new Map(data.map((i) => [i.slug, i]));
         const added = data.filter((i) => !known.has(i.slug));
         for (const i of added) state.fresh.add(i.slug);
-        state.items = added.concat(state.items);
+        state.items = added.concat(state.items.map((i) => bySlug.get(i.slug) || i));
       } else {
         if (mode === 'merge') for (const i of data) if (!known.has(i.slug)) state.fresh.add(i.slug);
         state.items = data;
         state.itemsNext = next;
       }
-      state.last.set(slug, state.items.length > 0 ? state.items[0] : null);
-      updateLast(slug);
+      if (!filtered()) {
+        state.last.set(slug, state.items.length > 0 ? state.items[0] : null);
+        updateLast(slug);
+      }
+      if (state.fresh.size > 0 && mode === 'merge') {
+        announce(state.fresh.size === 1 ? 'A new delivery.' : state.fresh.size + ' new deliveries.');
+      }
       renderItems();
+      return data;
     } catch (e) {
       showError(e);
+      return [];
     } finally {
       state.itemsBusy = false;
       $('items-refresh').disabled = false;
@@ -520,29 +643,63 @@
     }
   }
 
+  const filtered = () => state.filter.failed || state.filter.build !== '';
+
+  function applyFilter(event) {
+    if (event) event.preventDefault();
+    const build = $('filter-build').value.trim();
+    const failed = $('filter-failed').checked;
+    if (build === state.filter.build && failed === state.filter.failed) return;
+    state.filter = { failed, build };
+    state.items = [];
+    state.itemsNext = '';
+    state.itemsTotal = 0;
+    state.itemsLoad++;
+    renderItems();
+    loadItems('reset');
+  }
+
+  function filterBuild(slug) {
+    $('filter-build').value = slug;
+    applyFilter();
+    $('filter-build').focus();
+  }
+
+  function itemRow(item) {
+    const b = buildOf(item);
+    const meta = [
+      b.slug ? el('span', { class: 'item-build-slug', title: 'Build slug' }, el('span', { class: 'visually-hidden' }, 'build '), b.slug) : null,
+      b.branch ? el('span', { class: 'item-branch', title: 'Branch' }, el('span', { class: 'visually-hidden' }, 'branch '), b.branch) : null,
+      b.workflow ? el('span', { class: 'item-workflow', title: 'Workflow' }, el('span', { class: 'visually-hidden' }, 'workflow '), b.workflow) : null,
+    ];
+    const row = el('button', {
+      type: 'button',
+      class: 'item-row' + (state.fresh.has(item.slug) ? ' fresh' : ''),
+      'aria-current': item.slug === state.item ? 'true' : null,
+      onclick: () => openItem(item.slug, true),
+    },
+    statusBadge(item),
+    el('span', { class: 'item-line' },
+      b.number !== '' ? el('span', { class: 'item-number', title: 'Build number' }, '#' + b.number) : null,
+      el('span', { class: 'item-event' }, item.event_type || 'delivery'),
+      item.test ? el('span', { class: 'marker test' }, 'test') : null,
+      item.redelivery_of ? el('span', { class: 'marker' }, 'redelivery of ' + shortSlug(item.redelivery_of)) : null),
+    el('span', { class: 'item-when' },
+      rowTime(item.created_at),
+      el('span', { class: 'item-duration', title: 'Response time' }, duration(item))),
+    meta.some(Boolean) ? el('span', { class: 'item-meta' }, meta) : null,
+    item.error ? el('span', { class: 'item-error' }, item.error) : null);
+    row.dataset.slug = item.slug;
+    return row;
+  }
+
   function renderItems() {
     const list = $('items-list');
     const focused = document.activeElement && document.activeElement.classList.contains('item-row')
       ? document.activeElement.dataset.slug : '';
-    const onlyFailed = $('filter-failed').checked;
-    const shown = onlyFailed ? state.items.filter(isFailed) : state.items;
     clear(list);
-    for (const item of shown) {
-      const row = el('button', {
-        type: 'button',
-        class: 'item-row' + (state.fresh.has(item.slug) ? ' fresh' : ''),
-        'aria-current': item.slug === state.item ? 'true' : null,
-        onclick: () => openItem(item.slug),
-      },
-      statusBadge(item),
-      el('span', { class: 'item-main' },
-        el('span', { class: 'item-event' }, item.event_type || 'delivery'),
-        el('span', { class: 'item-slug' }, shortSlug(item.slug)),
-        item.redelivery_of ? el('span', { class: 'marker' }, 'redelivery of ' + shortSlug(item.redelivery_of)) : null),
-      timeNode(item.created_at, 'item-time'),
-      el('span', { class: 'item-duration', title: 'Response time' }, duration(item)),
-      item.error ? el('span', { class: 'item-error' }, item.error) : null);
-      row.dataset.slug = item.slug;
+    for (const item of state.items) {
+      const row = itemRow(item);
       list.append(el('li', null, row));
       if (item.slug === focused) row.focus();
     }
@@ -553,14 +710,19 @@
       $('items-title').append(' ', el('span', { class: 'count' },
         total > state.items.length ? '(' + state.items.length + ' of ' + total + ' loaded)' : '(' + state.items.length + ')'));
     }
-    $('filter-note').hidden = !onlyFailed;
-    $('filter-loaded').textContent = String(state.items.length);
+    const note = $('filter-note');
+    note.hidden = !filtered();
+    if (filtered()) {
+      const what = [];
+      if (state.filter.failed) what.push('failed (non-2xx, no response or an error)');
+      if (state.filter.build) what.push('of build ' + state.filter.build);
+      note.textContent = 'Showing only deliveries ' + what.join(' and ') + ': ' + total + ' in all.';
+    }
     const empty = $('items-empty');
     if (state.items.length === 0) {
-      empty.textContent = 'No deliveries yet. Items appear here when a build event matches this hook.';
-      empty.hidden = false;
-    } else if (shown.length === 0) {
-      empty.textContent = 'No failed deliveries among the ' + state.items.length + ' loaded.';
+      empty.textContent = filtered()
+        ? 'No deliveries match.'
+        : 'No deliveries yet. Items appear here when a build event matches this hook.';
       empty.hidden = false;
     } else {
       empty.hidden = true;
@@ -569,12 +731,30 @@
     renderDetail();
   }
 
-  function openItem(slug) {
+  // openItem shows one item beside the list: from the list when it holds
+  // it, else fetched (a deep link, or an item the filter hides).
+  async function openItem(slug, focus) {
+    const hook = state.hook;
     state.item = slug;
+    state.pendingItem = '';
+    state.opened = state.items.find((i) => i.slug === slug) || (state.opened && state.opened.slug === slug ? state.opened : null);
     $('redeliver-status').hidden = true;
+    writeHash();
     renderItems();
-    const detail = $('detail');
-    if (!detail.hidden && typeof detail.scrollIntoView === 'function') detail.scrollIntoView({ block: 'nearest' });
+    if (focus) $('detail-title').focus({ preventScroll: true });
+    if (state.opened) return;
+    try {
+      const res = await api('GET', itemsPath(hook) + '/' + enc(slug));
+      if (hook !== state.hook || slug !== state.item) return;
+      state.opened = res && res.data ? res.data : null;
+      renderDetail();
+    } catch (e) {
+      if (hook !== state.hook || slug !== state.item) return;
+      state.item = '';
+      writeHash();
+      renderDetail();
+      showError(e);
+    }
   }
 
   function fact(dl, term, ...value) {
@@ -582,26 +762,48 @@
   }
 
   function renderDetail() {
-    const item = state.items.find((i) => i.slug === state.item);
+    const fromList = state.items.find((i) => i.slug === state.item);
+    if (fromList) state.opened = fromList;
+    const item = state.item && state.opened && state.opened.slug === state.item ? state.opened : null;
     const detail = $('detail');
+    $('workspace').classList.toggle('with-detail', Boolean(state.item) && !$('items-panel').hidden);
     if (!item) {
-      detail.hidden = true;
+      detail.hidden = !state.item || $('items-panel').hidden;
+      if (state.item && state.shownKey !== '') { // loading it: an empty panel
+        $('detail-title').textContent = 'Delivery ' + state.item;
+        clear($('detail-facts'));
+      }
+      state.shownKey = '';
       return;
     }
     detail.hidden = false;
+    const key = item.slug + ' ' + item.updated_at + ' ' + JSON.stringify(item.redelivered_by || []);
+    if (key === state.shownKey) return; // unchanged: keep scroll positions and focus
+    const newItem = !state.shownKey.startsWith(item.slug + ' ');
+    state.shownKey = key;
     $('detail-title').textContent = 'Delivery ' + item.slug;
+    $('detail-link').href = '#' + hashFor(state.app, state.hook, item.slug);
     const facts = $('detail-facts');
     clear(facts);
     const s = item.response_http_status;
+    const b = buildOf(item);
     fact(facts, 'Status', statusBadge(item), s === null || s === undefined ? ' no response' : '');
-    fact(facts, 'Event', item.event_type || '');
+    fact(facts, 'Event', item.event_type || '', item.test ? ' (a test delivery)' : '');
+    fact(facts, 'Build', b.number !== '' ? '#' + b.number + ' ' : '',
+      b.slug ? el('button', { type: 'button', class: 'link mono', title: 'Show only the deliveries of this build', onclick: () => filterBuild(b.slug) }, b.slug) : '');
+    if (b.branch) fact(facts, 'Branch', el('span', { class: 'mono' }, b.branch));
+    if (b.workflow) fact(facts, 'Workflow', b.workflow);
     fact(facts, 'Sent', timeNode(item.created_at));
     fact(facts, 'Duration', duration(item));
     if (item.redelivery_of) {
       const original = state.items.find((i) => i.slug === item.redelivery_of);
       fact(facts, 'Redelivery of', original
-        ? el('button', { type: 'button', class: 'link mono', onclick: () => openItem(original.slug) }, item.redelivery_of)
+        ? el('button', { type: 'button', class: 'link mono', onclick: () => openItem(original.slug, true) }, item.redelivery_of)
         : el('span', { class: 'mono' }, item.redelivery_of));
+    }
+    if (Array.isArray(item.redelivered_by) && item.redelivered_by.length > 0) {
+      fact(facts, 'Redelivered as', item.redelivered_by.map((r, n) => [n > 0 ? ', ' : '',
+        el('button', { type: 'button', class: 'link mono', onclick: () => openItem(r, true) }, shortSlug(r))]));
     }
     fact(facts, 'Build event', el('span', { class: 'mono' }, item.build_event_id || ''));
     if (item.error) fact(facts, 'Error', el('span', { class: 'error-text' }, item.error));
@@ -621,17 +823,109 @@
     } else {
       $('resp-line').textContent = 'No response' + (item.error ? ': ' + item.error : '');
     }
+    if (newItem) $('detail').scrollTop = 0;
+    renderLog(item);
+  }
+
+  // ---- the item's log entries ----
+
+  function showView(view, focus) {
+    state.view = view;
+    for (const [name, tab, panel] of [['exchange', 'tab-exchange', 'view-exchange'], ['log', 'tab-log', 'view-log']]) {
+      const on = name === view;
+      $(tab).setAttribute('aria-selected', on ? 'true' : 'false');
+      $(tab).tabIndex = on ? 0 : -1;
+      $(panel).hidden = !on;
+      if (on && focus) $(tab).focus();
+    }
+    const item = state.opened && state.opened.slug === state.item ? state.opened : null;
+    if (item) renderLog(item);
+  }
+
+  function tabKeys(event) {
+    if (!['ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(event.key)) return;
+    event.preventDefault();
+    const next = event.key === 'Home' ? 'exchange' : event.key === 'End' ? 'log' : state.view === 'log' ? 'exchange' : 'log';
+    showView(next, true);
+  }
+
+  // logRefs are the entries an item was made of, in log order.
+  function logRefs(item) {
+    const refs = [];
+    const add = (seq, role) => {
+      if (typeof seq === 'number' && seq > 0 && !refs.some((r) => r.seq === seq)) refs.push({ seq, role });
+    };
+    add(item.build_event_sequence, 'the build event, as received');
+    add(item.request_sequence, item.redelivery_of ? 'the redelivery, requested' : 'the delivery, requested');
+    add(item.attempt_sequence, 'the attempt, with the response');
+    return refs.sort((a, b) => a.seq - b.seq);
+  }
+
+  async function renderLog(item) {
+    if (state.view !== 'log') return;
+    const body = $('log-entries').tBodies[0];
+    const status = $('log-status');
+    const refs = logRefs(item);
+    const cached = state.logs.get(item.slug);
+    const draw = (entries) => {
+      clear(body);
+      for (const r of refs) {
+        const e = entries.get(r.seq);
+        const hash = e && typeof e.hash === 'string' ? e.hash : '';
+        body.append(el('tr', { 'data-seq': String(r.seq) },
+          el('td', { class: 'mono' }, String(r.seq)),
+          el('td', null, el('span', { class: 'mono' }, e ? e.type + (e.version ? '.v' + e.version : '') : '…'),
+            el('span', { class: 'log-role' }, r.role)),
+          el('td', null, e ? timeNode(e.time, '', true) : ''),
+          el('td', { class: 'mono log-hash', title: hash }, hash ? hash.slice(0, 16) + '…' : '')));
+      }
+    };
+    if (refs.length === 0) {
+      clear(body);
+      status.textContent = 'This item does not name its log entries (it was recorded before hookd kept their sequences).';
+      status.hidden = false;
+      return;
+    }
+    if (cached) {
+      status.hidden = true;
+      draw(cached);
+      return;
+    }
+    draw(new Map());
+    status.textContent = 'Reading ' + refs.length + ' entries from the log…';
+    status.hidden = false;
+    try {
+      const got = await Promise.all(refs.map((r) => logEntry(r.seq)));
+      const entries = new Map(got.map((e) => [e.seq, e]));
+      state.logs.set(item.slug, entries);
+      if (state.item !== item.slug || state.view !== 'log') return;
+      status.hidden = true;
+      draw(entries);
+    } catch (e) {
+      if (state.item !== item.slug) return;
+      status.textContent = 'Cannot read the log: ' + (e && e.message ? e.message : e);
+    }
   }
 
   function closeDetail() {
+    const slug = state.item;
     state.item = '';
+    state.opened = null;
+    writeHash();
     renderItems();
+    // Back to the row it came from, if the list shows it.
+    for (const row of document.querySelectorAll('#items-list .item-row')) {
+      if (row.dataset.slug === slug) {
+        row.focus();
+        break;
+      }
+    }
   }
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
   async function redeliver() {
-    const item = state.items.find((i) => i.slug === state.item);
+    const item = state.opened && state.opened.slug === state.item ? state.opened : null;
     if (!item) return;
     const hook = state.hook;
     const button = $('redeliver');
@@ -651,6 +945,13 @@
         delay = Math.min(delay * 1.5, 1000);
         await loadItems('merge');
         found = state.items.find((i) => i.slug === slug) || null;
+        if (!found && filtered() && state.hook === hook) {
+          // The filter may hide it; ask for it by name.
+          try {
+            const one = await api('GET', itemsPath(hook) + '/' + enc(slug));
+            found = one && one.data ? one.data : null;
+          } catch { /* not recorded yet */ }
+        }
       }
       if (found) {
         const how = found.response_http_status === null || found.response_http_status === undefined
@@ -669,9 +970,195 @@
   }
 
   function autoRefresh() {
+    if (live.connected) return; // the stream says when there is something new
     if (document.visibilityState !== 'visible' || !state.hook || state.itemsBusy) return;
     if ($('hook-dialog').open || $('confirm-dialog').open) return;
     loadItems('merge');
+  }
+
+  // ---- live: the log's SSE stream, read with fetch ----
+  //
+  // EventSource cannot send an Authorization header, so the page reads
+  // GET /v0.1/log/entries (Accept: text/event-stream) with fetch and parses
+  // the events itself; the token stays in the header, out of every URL.
+  // Each connection starts after the log's head (Last-Event-ID: <head>), so
+  // the page never downloads a backlog; a reconnection refetches the list
+  // and the hooks instead, for what it missed meanwhile. A
+  // delivery.attempted entry of the open hook refetches the list's first
+  // page, at most once a second; one of another hook of the app updates
+  // that hook's card, and hook changes reload the hooks.
+
+  const live = {
+    ctrl: null, // AbortController of the open stream
+    connected: false,
+    last: 0, // sequence of the last entry seen
+    everConnected: false,
+    retryMs: 1000,
+    retryTimer: 0,
+    refreshTimer: 0,
+    lastRefresh: 0,
+    wantSeq: 0, // newest attempt of the open hook the list must show
+    tries: 0,
+    hooksTimer: 0,
+    cards: new Set(), // other hooks whose card needs its last status
+    hidden: false, // something arrived while the tab was hidden
+  };
+
+  function setLive(text, kind) {
+    $('live-state').className = 'live-state ' + kind;
+    $('live-state-text').textContent = text;
+  }
+
+  function stopLive() {
+    if (live.ctrl) live.ctrl.abort();
+    live.ctrl = null;
+    live.connected = false;
+    clearTimeout(live.retryTimer);
+    live.retryTimer = 0;
+  }
+
+  function startLive() {
+    if (!state.app || (!state.tokenChosen && !state.noTokenNeeded)) return;
+    if (live.ctrl) return; // already open (the stream is for every app)
+    const ctrl = new AbortController();
+    live.ctrl = ctrl;
+    runLive(ctrl).then(() => 'ended', (e) => e).then((why) => {
+      if (live.ctrl !== ctrl) return; // stopped, or replaced
+      live.ctrl = null;
+      live.connected = false;
+      if (why instanceof ApiError && why.status === 401) {
+        setLive('Paused (token)', 'off');
+        return; // the token form is back; saving it starts again
+      }
+      setLive('Reconnecting…', 'off');
+      live.retryTimer = setTimeout(startLive, live.retryMs);
+      live.retryMs = Math.min(live.retryMs * 2, LIVE_RETRY_MAX_MS);
+    });
+  }
+
+  async function runLive(ctrl) {
+    setLive('Connecting…', 'off');
+    const head = await api('GET', '/v0.1/log/head');
+    if (ctrl.signal.aborted) return;
+    live.last = head && head.data && typeof head.data.sequence === 'number' ? head.data.sequence : 0;
+    const headers = authHeaders('text/event-stream');
+    headers['Last-Event-ID'] = String(live.last);
+    const res = await send('/v0.1/log/entries', { headers, signal: ctrl.signal });
+    if (!res.ok) throw failure(res, await res.text());
+    if (!res.body) throw new ApiError(0, 'this browser cannot read a stream');
+    live.connected = true;
+    live.retryMs = 1000;
+    setLive('Live', 'on');
+    // What happened between the list's load (or the last connection) and
+    // this head is not in the stream: look once.
+    if (state.hook) scheduleRefresh();
+    if (live.everConnected) scheduleHooks(true);
+    live.everConnected = true;
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = '';
+    let ev = { id: '', event: '', data: [] };
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buf += value;
+      let nl;
+      while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + (buf.startsWith('\r\n', nl) ? 2 : 1));
+        if (line === '') {
+          if (ev.data.length > 0) dispatchLive(ev);
+          ev = { id: '', event: '', data: [] };
+          continue;
+        }
+        if (line.startsWith(':')) continue; // keep-alive comment
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let v = colon < 0 ? '' : line.slice(colon + 1);
+        if (v.startsWith(' ')) v = v.slice(1);
+        if (field === 'data') ev.data.push(v);
+        else if (field === 'id') ev.id = v;
+        else if (field === 'event') ev.event = v;
+      }
+    }
+  }
+
+  function dispatchLive(ev) {
+    const seq = Number(ev.id);
+    if (Number.isSafeInteger(seq) && seq > live.last) live.last = seq;
+    if (ev.event && ev.event !== 'entry') return;
+    let e;
+    try { e = JSON.parse(ev.data.join('\n')); } catch { return; }
+    const p = e && e.payload && typeof e.payload === 'object' ? e.payload : null;
+    if (!p || p.app_slug !== state.app) return;
+    if (e.type === 'delivery.attempted') {
+      if (p.hook_slug === state.hook) {
+        live.wantSeq = Math.max(live.wantSeq, e.seq || 0);
+        live.tries = 0;
+        scheduleRefresh();
+      } else if (typeof p.hook_slug === 'string') {
+        live.cards.add(p.hook_slug);
+        scheduleHooks(false);
+      }
+    } else if (e.type === 'hook.configured' || e.type === 'hook.removed') {
+      scheduleHooks(true);
+    }
+  }
+
+  // scheduleRefresh refetches the first page now, or a second after the
+  // last refetch, whichever is later; many entries make one refetch.
+  function scheduleRefresh() {
+    if (document.visibilityState === 'hidden') {
+      live.hidden = true;
+      return;
+    }
+    if (live.refreshTimer) return;
+    const wait = Math.max(0, live.lastRefresh + LIVE_MIN_GAP_MS - Date.now());
+    live.refreshTimer = setTimeout(liveRefresh, wait);
+  }
+
+  async function liveRefresh() {
+    live.refreshTimer = 0;
+    if (!state.hook) return;
+    if (state.itemsBusy || $('hook-dialog').open || $('confirm-dialog').open) {
+      live.refreshTimer = setTimeout(liveRefresh, 200);
+      return;
+    }
+    live.lastRefresh = Date.now();
+    const hook = state.hook;
+    const got = await loadItems('merge');
+    if (hook !== state.hook) return;
+    // The views may lag the log by a moment: until the page holds the
+    // newest attempt announced, look again, a few times (a filter may also
+    // leave it out, rightly).
+    const newest = got.reduce((m, i) => Math.max(m, i.attempt_sequence || 0), 0);
+    if (newest < live.wantSeq && live.tries < (filtered() ? 3 : 10)) {
+      live.tries++;
+      live.refreshTimer = setTimeout(liveRefresh, Math.min(100 * live.tries, LIVE_MIN_GAP_MS));
+    }
+  }
+
+  function scheduleHooks(all) {
+    if (all) live.hooksAll = true;
+    if (live.hooksTimer) return;
+    live.hooksTimer = setTimeout(() => {
+      live.hooksTimer = 0;
+      if (live.hooksAll && !$('hook-dialog').open && !$('confirm-dialog').open) {
+        live.hooksAll = false;
+        loadHooks(false);
+        live.cards.clear();
+        return;
+      }
+      const hooks = state.hooks.filter((h) => live.cards.has(h.slug) && h.slug !== state.hook);
+      live.cards.clear();
+      loadLastItems(hooks);
+    }, LIVE_MIN_GAP_MS);
+  }
+
+  function onVisible() {
+    if (document.visibilityState === 'visible' && live.hidden) {
+      live.hidden = false;
+      scheduleRefresh();
+    }
   }
 
   // ---- hook dialog ----
@@ -792,8 +1279,27 @@
       loadLastItems(state.hooks.filter((h) => h.slug !== state.hook));
     });
     $('items-more').addEventListener('click', () => loadItems('more'));
-    $('filter-failed').addEventListener('change', renderItems);
+    $('items-filter').addEventListener('submit', applyFilter);
+    $('filter-failed').addEventListener('change', applyFilter);
+    $('filter-build').addEventListener('search', applyFilter); // the field's clear button, or Enter
     $('detail-close').addEventListener('click', closeDetail);
+    $('tab-exchange').addEventListener('click', () => showView('exchange', false));
+    $('tab-log').addEventListener('click', () => showView('log', false));
+    $('tab-exchange').addEventListener('keydown', tabKeys);
+    $('tab-log').addEventListener('keydown', tabKeys);
+    $('detail-link').addEventListener('click', (event) => {
+      // The address bar already holds the link; a click keeps the page.
+      event.preventDefault();
+      writeHash();
+      announce('The address bar now links to this delivery.');
+    });
+    document.addEventListener('keydown', (event) => {
+      if (event.key !== 'Escape' || !state.item) return;
+      if ($('hook-dialog').open || $('confirm-dialog').open) return;
+      const t = event.target;
+      if (t instanceof Element && (t.closest('#detail') || t.closest('#items-list') || t === document.body)) closeDetail();
+    });
+    document.addEventListener('visibilitychange', onVisible);
     $('redeliver').addEventListener('click', redeliver);
     $('hook-form').addEventListener('submit', saveHook);
     $('hook-cancel').addEventListener('click', () => $('hook-dialog').close());
@@ -811,8 +1317,11 @@
     });
     $('confirm-cancel').addEventListener('click', () => $('confirm-dialog').close());
     window.addEventListener('hashchange', () => {
-      const { app, hook } = readHash();
-      if (app && SLUG.test(app) && (app !== state.app || hook !== state.hook)) openApp(app, hook);
+      const { app, hook, item } = readHash();
+      if (!app || !SLUG.test(app)) return;
+      if (app !== state.app || hook !== state.hook) openApp(app, hook, item);
+      else if (item && SLUG.test(item) && item !== state.item) openItem(item, true);
+      else if (!item && state.item) closeDetail();
     });
     setInterval(autoRefresh, AUTO_REFRESH_MS);
 
@@ -820,7 +1329,7 @@
     const fromHash = readHash();
     const app = SLUG.test(fromHash.app) ? fromHash.app : storage.get(APP_KEY) || '';
     if (app && SLUG.test(app)) {
-      openApp(app, fromHash.app === app ? fromHash.hook : '');
+      openApp(app, fromHash.app === app ? fromHash.hook : '', fromHash.app === app ? fromHash.item : '');
     } else if (!state.tokenChosen) {
       $('token-input').focus();
     } else {
