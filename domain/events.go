@@ -79,6 +79,9 @@ type DeliveryAttempted struct {
 	DurationMS   int64           `json:"duration_ms"`
 	Error        string          `json:"error,omitempty"`
 	AttemptedAt  time.Time       `json:"attempted_at"`
+	// Test marks the attempt of a test_delivery.requested; BuildEventID
+	// is then "" (a test answers to no build event).
+	Test bool `json:"test,omitempty"`
 }
 
 // Response is what a receiver answered. Body holds at most

@@ -27,6 +27,8 @@ func EncodeEvent(id string, ev domain.Event) (*message.Message, error) {
 		msg.Metadata.Set(MetaDeliveryID, e.DeliveryID)
 	case domain.RedeliveryRequested:
 		msg.Metadata.Set(MetaDeliveryID, e.DeliveryID)
+	case domain.TestDeliveryRequested:
+		msg.Metadata.Set(MetaDeliveryID, e.DeliveryID)
 	}
 	return msg, nil
 }
@@ -49,6 +51,8 @@ func DecodeEvent(name string, payload []byte) (domain.Event, error) {
 		ev, err = decodeAs[domain.RedeliveryRequested](payload)
 	case domain.NameDeliveryRequested:
 		ev, err = decodeAs[domain.DeliveryRequested](payload)
+	case domain.NameTestDeliveryRequested:
+		ev, err = decodeAs[domain.TestDeliveryRequested](payload)
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnknownEvent, name)
 	}

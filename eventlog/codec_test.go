@@ -54,6 +54,9 @@ func sampleEvents() []domain.Event {
 			DeliveryID: "d-2", OriginalDeliveryID: "d-1", HookSlug: "hook-1", AppSlug: "app-1",
 			BuildEventID: "ev-1", EventType: "build/finished", Payload: body, RequestedAt: at,
 		},
+		domain.TestDeliveryRequested{
+			DeliveryID: "d-3", HookSlug: "hook-1", AppSlug: "app-1", EventType: "build/finished", Payload: body, RequestedAt: at,
+		},
 	}
 }
 

@@ -15,8 +15,8 @@ import (
 const (
 	// MetaName is the event's wire name, such as "hook.configured.v1".
 	MetaName = "name"
-	// MetaDeliveryID is set on delivery.requested, redelivery.requested and
-	// delivery.attempted entries: the delivery id.
+	// MetaDeliveryID is set on delivery.requested, redelivery.requested,
+	// test_delivery.requested and delivery.attempted entries: the delivery id.
 	MetaDeliveryID = "delivery_id"
 	// MetaSeq is set by the Subscriber: the entry's sequence in its topic.
 	MetaSeq = "seq"

@@ -95,7 +95,7 @@ func (w *writer) add(k []byte, delta int64) error {
 func (w *writer) apply(e eventlog.Entry) error {
 	switch e.Name() {
 	case domain.NameHookConfigured, domain.NameHookRemoved, domain.NameDeliveryAttempted, domain.NameRedeliveryRequested,
-		domain.NameBuildEventReceived, domain.NameDeliveryRequested:
+		domain.NameBuildEventReceived, domain.NameDeliveryRequested, domain.NameTestDeliveryRequested:
 	default:
 		return nil // other events do not change the views
 	}
@@ -119,6 +119,8 @@ func (w *writer) apply(e eventlog.Entry) error {
 		return w.buildEventReceived(e.Seq, ev)
 	case domain.DeliveryRequested:
 		return w.deliveryRequested(e.Seq, ev)
+	case domain.TestDeliveryRequested:
+		return w.testDeliveryRequested(e.Seq, ev)
 	}
 	return nil
 }
@@ -203,6 +205,7 @@ func (w *writer) deliveryAttempted(seq uint64, ev domain.DeliveryAttempted) erro
 		Error:          ev.Error,
 		RedeliveryOf:   ev.RedeliveryOf,
 		Seq:            seq,
+		Test:           ev.Test,
 	}
 	if r := ev.Response; r != nil {
 		status, body := r.Status, r.Body

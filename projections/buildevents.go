@@ -140,6 +140,9 @@ func (w *writer) itemLineage(d *DeliveryItemView) error {
 		return err
 	}
 	d.RequestSeq, d.BuildEventSeq, d.BuildSlug = l.RequestSeq, l.BuildEventSeq, l.BuildSlug
+	if d.Test {
+		return nil // a test is no build event's item
+	}
 	return w.set(seqKey(keyEventItem, d.BuildEventID+"\x00"+d.HookSlug, d.Seq), nil)
 }
 

@@ -67,6 +67,10 @@ type DeliveryItemView struct {
 	BuildEventSeq uint64 `json:"build_event_seq,omitempty"`
 	RequestSeq    uint64 `json:"request_seq,omitempty"`
 	BuildSlug     string `json:"build_slug,omitempty"`
+	// Test marks a test delivery (test_delivery.requested): it has no
+	// build event (BuildEventID "", BuildEventSeq 0), and RequestSeq is
+	// its test request's sequence.
+	Test bool `json:"test,omitempty"`
 }
 
 // Page is one page of a list.

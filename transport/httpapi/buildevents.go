@@ -2,10 +2,12 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/hookd/hookd/domain"
+	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/projections"
 )
 
@@ -84,6 +86,15 @@ func (a *api) getBuildEvent(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	b, err := a.Views.BuildEvent(app, id)
+	if errors.Is(err, domain.ErrBuildEventNotFound) && a.LogReader != nil && a.Waiter != nil {
+		// The 202 of its POST may be a moment ahead of the views: catch up
+		// with the log as it is now, then look once more, so an event
+		// just reported is never a 404.
+		if head, herr := a.LogReader.Head(eventlog.Topic); herr == nil {
+			a.waitForViews(r.Context(), head)
+			b, err = a.Views.BuildEvent(app, id)
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -51,6 +51,7 @@ type itemOut struct {
 	BuildEventSequence uint64  `json:"build_event_sequence"`
 	RequestSequence    uint64  `json:"request_sequence"`
 	AttemptSequence    uint64  `json:"attempt_sequence"`
+	Test               bool    `json:"test"`
 }
 
 type itemList struct {

@@ -18,7 +18,7 @@ type deliveryItemJSON struct {
 	CreatedAt          time.Time `json:"created_at"`
 	UpdatedAt          time.Time `json:"updated_at"`
 	EventType          string    `json:"event_type"`
-	BuildEventID       string    `json:"build_event_id"`
+	BuildEventID       *string   `json:"build_event_id"`
 	RequestURL         string    `json:"request_url"`
 	RequestHeaders     string    `json:"request_headers"`
 	RequestPayload     string    `json:"request_payload"`
@@ -47,6 +47,9 @@ type deliveryItemJSON struct {
 	AttemptSequence    uint64 `json:"attempt_sequence,omitempty"`
 	Status             string `json:"status"`
 	BuildSlug          string `json:"build_slug,omitempty"`
+	// Test (an extension): a test delivery (POST .../test), not a
+	// build's; its BuildEventID is null.
+	Test bool `json:"test"`
 }
 
 func toDeliveryItemJSON(d projections.DeliveryItemView) deliveryItemJSON {
@@ -55,7 +58,6 @@ func toDeliveryItemJSON(d projections.DeliveryItemView) deliveryItemJSON {
 		CreatedAt:          d.CreatedAt.UTC(),
 		UpdatedAt:          d.CreatedAt.UTC(),
 		EventType:          d.EventType,
-		BuildEventID:       d.BuildEventID,
 		RequestURL:         d.RequestURL,
 		RequestHeaders:     headersString(d.RequestHeaders),
 		RequestPayload:     string(d.RequestPayload),
@@ -68,6 +70,11 @@ func toDeliveryItemJSON(d projections.DeliveryItemView) deliveryItemJSON {
 		AttemptSequence:    d.Seq,
 		Status:             d.Status(),
 		BuildSlug:          d.BuildSlug,
+		Test:               d.Test,
+	}
+	if !d.Test {
+		id := d.BuildEventID
+		out.BuildEventID = &id
 	}
 	if d.ResponseStatus != nil {
 		h := headersString(flatten(d.ResponseHeaders))
@@ -189,6 +196,9 @@ func (a *api) redeliver(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(d.RequestPayload) == 0 {
 		return &domain.FieldError{Field: "item-slug", Message: "this item has no payload to send again"}
+	}
+	if d.Test {
+		return &domain.FieldError{Field: "item-slug", Message: "this item is a test delivery, which is not redelivered; POST .../test sends a new one"}
 	}
 	ev := domain.RedeliveryRequested{
 		DeliveryID: a.NewID(), OriginalDeliveryID: d.Slug, HookSlug: h.Slug, AppSlug: h.AppSlug,

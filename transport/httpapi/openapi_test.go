@@ -281,6 +281,18 @@ func TestOpenAPISessionMatchesTheDocument(t *testing.T) {
 		t.Errorf("redeliver-failed of a hook whose every delivery failed: %+v, want some requested", bulk.Data)
 	}
 
+	// Test deliveries: the default type with no body, then one named; each
+	// appears as a test item (build_event_id null, test true).
+	var testItem itemOut
+	for i, body := range []any{nil, map[string]any{"event_type": "build/triggered"}} {
+		var req struct{ Data struct{ Slug string } }
+		api.do(http.MethodPost, hookPath("app-1", good.Slug)+"/test", body).expect(t, http.StatusAccepted).decode(t, &req)
+		testItem = api.waitItems("app-1", good.Slug, 5+i)[0]
+		if testItem.Slug != req.Data.Slug || !testItem.Test || testItem.BuildEventID != "" {
+			t.Errorf("newest item of %s after a test: %+v, want test item %s", good.Slug, testItem, req.Data.Slug)
+		}
+	}
+
 	// Errors the document's request schemas also reject.
 	unknown := "00000000-0000-4000-8000-000000000000"
 	for _, tc := range []struct {
@@ -309,6 +321,7 @@ func TestOpenAPISessionMatchesTheDocument(t *testing.T) {
 		{"empty build slug filter", http.MethodGet, itemsPath("app-1", good.Slug) + "?build_slug=", nil, nil, 400},
 		{"include_deleted not a boolean", http.MethodGet, hooksPath("app-1") + "?include_deleted=yes", nil, nil, 400},
 		{"malformed event id", http.MethodGet, buildEventsPath("app-1") + "/-x", nil, nil, 404},
+		{"unknown test event type", http.MethodPost, hookPath("app-1", good.Slug) + "/test", map[string]any{"event_type": "build/started"}, nil, 400},
 	} {
 		v.rejected(func() { api.do(tc.method, tc.path, tc.body, tc.headers...).expectError(t, tc.status) }, tc.name)
 	}
@@ -340,6 +353,8 @@ func TestOpenAPISessionMatchesTheDocument(t *testing.T) {
 		{http.MethodGet, itemsPath("app-1", good.Slug) + "/" + unknown, nil, nil, 404},
 		{http.MethodPost, itemsPath("app-1", good.Slug) + "/" + unknown + "/redeliver", nil, nil, 404},
 		{http.MethodPost, hookPath("app-1", unknown) + "/redeliver-failed", map[string]any{"since": since}, nil, 404},
+		{http.MethodPost, hookPath("app-1", unknown) + "/test", nil, nil, 404},
+		{http.MethodPost, itemsPath("app-1", good.Slug) + "/" + testItem.Slug + "/redeliver", nil, nil, 400},
 		{http.MethodPost, hooksPath("app-1"), paddedHookBody(httpapi.MaxBodyBytes + 1), nil, 413},
 		{http.MethodPut, hookPath("app-1", good.Slug), paddedHookBody(httpapi.MaxBodyBytes + 1), nil, 413},
 		{http.MethodPost, buildEventsPath("app-1"), paddedBuildBody(httpapi.MaxBodyBytes + 1), []string{"Bitrise-Event-Type", "build/finished"}, 413},

@@ -66,6 +66,9 @@ func (a *api) redeliverFailed(w http.ResponseWriter, r *http.Request) error {
 	records := make([]domain.DeliveryRecord, 0, len(items))
 	bySlug := make(map[string]projections.DeliveryItemView, len(items))
 	for _, d := range items {
+		if d.Test {
+			continue // a test is a probe, not a build event the receiver missed
+		}
 		bySlug[d.Slug] = d
 		records = append(records, domain.DeliveryRecord{
 			Slug: d.Slug, BuildEventID: d.BuildEventID, CreatedAt: d.CreatedAt, Status: d.ResponseStatus, Error: d.Error,

@@ -171,6 +171,7 @@ func NewRouter(cfg Config) http.Handler {
 		{http.MethodGet, items + "/{item-slug}", a.getDeliveryItem},
 		{http.MethodPost, items + "/{item-slug}/redeliver", a.redeliver},
 		{http.MethodPost, hook + "/redeliver-failed", a.redeliverFailed},
+		{http.MethodPost, hook + "/test", a.testDelivery},
 		{http.MethodGet, "/v0.1/log/entries", a.logEntries},
 		{http.MethodGet, "/v0.1/log/head", a.logHead},
 	}

@@ -30,11 +30,13 @@ func (d *Dispatcher) work() {
 type delivery struct {
 	deliveryID, redeliveryOf, buildEventID, eventType, appSlug string
 	body                                                       []byte
+	test                                                       bool // a test delivery: no build event
 }
 
 // load reads the body and ids of a queued send from the entry that holds them.
 func (d *Dispatcher) load(t *ticket) (delivery, error) {
-	if !t.redelivery {
+	first := !t.redelivery && !t.test // its payload is its build event's
+	if first {
 		if p, ok := d.payloads.get(t.payloadSeq); ok {
 			return p.delivery(t.hookSlug), nil
 		}
@@ -49,7 +51,7 @@ func (d *Dispatcher) load(t *ticket) (delivery, error) {
 	}
 	switch ev := ev.(type) {
 	case domain.BuildEventReceived:
-		if !t.redelivery {
+		if first {
 			return payloadOf(ev).delivery(t.hookSlug), nil
 		}
 	case domain.RedeliveryRequested:
@@ -58,6 +60,10 @@ func (d *Dispatcher) load(t *ticket) (delivery, error) {
 				deliveryID: ev.DeliveryID, redeliveryOf: ev.OriginalDeliveryID, buildEventID: ev.BuildEventID,
 				eventType: ev.EventType, appSlug: ev.AppSlug, body: ev.Payload,
 			}, nil
+		}
+	case domain.TestDeliveryRequested:
+		if t.test {
+			return delivery{deliveryID: ev.DeliveryID, eventType: ev.EventType, appSlug: ev.AppSlug, body: ev.Payload, test: true}, nil
 		}
 	}
 	return delivery{}, fmt.Errorf("entry %d (%s) does not hold the payload that request %d names", e.Seq, e.Name(), t.reqSeq)
@@ -85,7 +91,7 @@ func (d *Dispatcher) deliver(t *ticket) {
 	}
 	ev := domain.DeliveryAttempted{
 		DeliveryID: job.deliveryID, HookSlug: t.hookSlug, AppSlug: job.appSlug, BuildEventID: job.buildEventID,
-		EventType: job.eventType, RedeliveryOf: job.redeliveryOf,
+		EventType: job.eventType, RedeliveryOf: job.redeliveryOf, Test: job.test,
 	}
 	d.cfg.Observer.DeliveryStarted()
 	var sendTime time.Duration
@@ -100,8 +106,12 @@ func (d *Dispatcher) deliver(t *ticket) {
 		at := time.Now().UTC()
 		secrets, err := d.signingSecrets(hook, at)
 		// The message id is the first delivery's id, so a redelivery of the
-		// same event to the same hook can be recognised by the receiver.
+		// same event to the same hook can be recognised by the receiver; a
+		// test's is its own id, the same if it is sent again after a crash.
 		msgID := domain.DeliveryID(job.buildEventID, t.hookSlug)
+		if job.test {
+			msgID = job.deliveryID
+		}
 		if err != nil {
 			ev.Error = "not sent: " + err.Error()
 			ev.Request = domain.BuildRequest(hook, job.eventType, job.body, msgID, at, domain.SigningSecrets{})
@@ -145,6 +155,9 @@ func (d *Dispatcher) logDelivery(ev domain.DeliveryAttempted) {
 		"event_type", ev.EventType, "delivery_id", ev.DeliveryID, "ms", ev.DurationMS}
 	if ev.RedeliveryOf != "" {
 		attrs = append(attrs, "redelivery_of", ev.RedeliveryOf)
+	}
+	if ev.Test {
+		attrs = append(attrs, "test", true)
 	}
 	switch {
 	case ev.Response == nil:

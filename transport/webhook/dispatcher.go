@@ -79,8 +79,9 @@ func (noObserver) DeliveryFinished(string, int, string, time.Duration) {}
 // The matcher half reads the log in order, keeps the hooks as of each
 // entry, and for each build event appends one delivery.requested per hook
 // that wants it: the decision is a logged fact. The sending half queues
-// every delivery.requested and redelivery.requested it reads as a small
-// reference, per receiver, and a pool of workers sends them, reading the
+// every delivery.requested, redelivery.requested and
+// test_delivery.requested (one hook's test, never matched) it reads as a
+// small reference, per receiver, and a pool of workers sends them, reading the
 // body back from the log, and records a delivery.attempted for each. A
 // receiver that hangs holds at most PerHost workers and its backlog waits
 // without holding up the reading of the log.
@@ -457,6 +458,8 @@ func (d *Dispatcher) decodeRequest(e eventlog.Entry) (ref, string, error) {
 		return ref{reqSeq: e.Seq, payloadSeq: ev.BuildEventSeq, hookSlug: ev.HookSlug}, ev.DeliveryID, nil
 	case domain.RedeliveryRequested:
 		return ref{reqSeq: e.Seq, payloadSeq: e.Seq, hookSlug: ev.HookSlug, redelivery: true}, ev.DeliveryID, nil
+	case domain.TestDeliveryRequested:
+		return ref{reqSeq: e.Seq, payloadSeq: e.Seq, hookSlug: ev.HookSlug, test: true}, ev.DeliveryID, nil
 	}
 	return ref{}, "", fmt.Errorf("entry %d: %s is not a request", e.Seq, e.Name())
 }

@@ -16,10 +16,11 @@ import (
 // delivery however large its body (the worker reads the body back when the
 // receiver has room).
 type ref struct {
-	reqSeq     uint64 // the delivery.requested or redelivery.requested entry
-	payloadSeq uint64 // the entry holding the body: the build event, or the redelivery request
+	reqSeq     uint64 // the delivery.requested, redelivery.requested or test_delivery.requested entry
+	payloadSeq uint64 // the entry holding the body: the build event, or the redelivery or test request
 	hookSlug   string
 	redelivery bool
+	test       bool
 }
 
 // ticket is a send a worker took: what it is charged to until done.

@@ -96,7 +96,8 @@ func stateChange(pos position, reg *domain.HookRegistry, changed map[string]stru
 
 // isRequest reports whether an entry asks for a send.
 func isRequest(name string) bool {
-	return name == domain.NameDeliveryRequested || name == domain.NameRedeliveryRequested
+	return name == domain.NameDeliveryRequested || name == domain.NameRedeliveryRequested ||
+		name == domain.NameTestDeliveryRequested
 }
 
 func isHookEvent(name string) bool {
