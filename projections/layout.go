@@ -88,36 +88,73 @@ func (d ViewsDir) Build(ctx context.Context, store *eventlog.Store, logger *slog
 		}
 		return 0, err
 	}
-	if err := os.Rename(d.building(), d.complete()); err != nil {
-		return 0, fmt.Errorf("rebuild views: mark complete: %w", err)
-	}
-	if err := syncDir(filepath.Dir(d.dir)); err != nil {
-		return 0, fmt.Errorf("rebuild views: %w", err)
+	if err := d.markComplete(); err != nil {
+		return 0, err
 	}
 	return cp, nil
 }
 
 func (d ViewsDir) build(ctx context.Context, store *eventlog.Store, logger *slog.Logger, progress func(done, total uint64)) (uint64, error) {
+	v, cp, err := d.startBuild(ctx, store, logger, progress)
+	if err != nil {
+		return 0, err
+	}
+	return cp, d.closeBuild(v)
+}
+
+// startBuild opens fresh views in the staging directory and replays the
+// log up to its head into them, leaving them open so that an online
+// rebuild can apply what was appended meanwhile (see Live).
+func (d ViewsDir) startBuild(ctx context.Context, store *eventlog.Store, logger *slog.Logger, progress func(done, total uint64)) (*Views, uint64, error) {
 	v, err := openViews(d.building(), logger, viewsOptions{gcInterval: -1})
 	if err != nil {
-		return 0, fmt.Errorf("rebuild views: %w", err)
+		return nil, 0, fmt.Errorf("rebuild views: %w", err)
 	}
 	cp, err := replay(ctx, store, v, progress)
-	if err == nil {
-		err = v.db.Sync()
+	if err != nil {
+		_ = v.Close()
+		return nil, 0, err
 	}
+	return v, cp, nil
+}
+
+// closeBuild syncs and closes the staging views v, then fsyncs their files.
+func (d ViewsDir) closeBuild(v *Views) error {
+	err := v.db.Sync()
 	if cerr := v.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("rebuild views: close: %w", cerr)
 	}
 	if err != nil {
-		return 0, err
+		return err
 	}
 	// Closing flushed everything Badger holds; fsync it all before the
 	// rename that declares the rebuild complete.
 	if err := syncTree(d.building()); err != nil {
-		return 0, fmt.Errorf("rebuild views: %w", err)
+		return fmt.Errorf("rebuild views: %w", err)
 	}
-	return cp, nil
+	return nil
+}
+
+// markComplete renames the closed, fsynced staging views to <dir>.new.
+func (d ViewsDir) markComplete() error {
+	if err := os.Rename(d.building(), d.complete()); err != nil {
+		return fmt.Errorf("rebuild views: mark complete: %w", err)
+	}
+	if err := syncDir(filepath.Dir(d.dir)); err != nil {
+		return fmt.Errorf("rebuild views: %w", err)
+	}
+	return nil
+}
+
+// removeStaging removes a rebuild that failed or was superseded.
+func (d ViewsDir) removeStaging() error {
+	var errs []error
+	for _, stale := range []string{d.building(), d.complete()} {
+		if err := os.RemoveAll(stale); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s: %w; remove it by hand", stale, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Swap replaces the live views (closed) with the complete rebuild.

@@ -14,7 +14,7 @@ import (
 // Runner keeps the views caught up with the log.
 type Runner struct {
 	store  *eventlog.Store
-	views  *Views
+	views  Target
 	logger *slog.Logger
 	batch  int
 
@@ -23,8 +23,15 @@ type Runner struct {
 	changed chan struct{} // closed and replaced whenever applied moves
 }
 
+// Target is what a Runner applies to: *Views, or *Live, whose online
+// rebuild moves the Runner's position to the new views' checkpoint.
+type Target interface {
+	Apply(entries []eventlog.Entry) error
+	Checkpoint() (uint64, error)
+}
+
 // NewRunner returns a Runner applying store's log to views.
-func NewRunner(store *eventlog.Store, views *Views, logger *slog.Logger) (*Runner, error) {
+func NewRunner(store *eventlog.Store, views Target, logger *slog.Logger) (*Runner, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -32,7 +39,11 @@ func NewRunner(store *eventlog.Store, views *Views, logger *slog.Logger) (*Runne
 	if err != nil {
 		return nil, fmt.Errorf("read views checkpoint: %w", err)
 	}
-	return &Runner{store: store, views: views, logger: logger, batch: 1024, applied: cp, changed: make(chan struct{})}, nil
+	r := &Runner{store: store, views: views, logger: logger, batch: 1024, applied: cp, changed: make(chan struct{})}
+	if l, ok := views.(*Live); ok {
+		l.setRunner(r)
+	}
+	return r, nil
 }
 
 // Run applies new entries as they are appended until ctx ends. A failed
@@ -69,8 +80,14 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
+// advance moves the position to seq, never back: after an online rebuild
+// swapped in views ahead of it, a batch it read before is at or below.
 func (r *Runner) advance(seq uint64) {
 	r.mu.Lock()
+	if seq <= r.applied {
+		r.mu.Unlock()
+		return
+	}
 	r.applied = seq
 	close(r.changed)
 	r.changed = make(chan struct{})

@@ -24,7 +24,8 @@ const usage = `hookd: outgoing webhooks for build events
 
 Usage:
   hookd serve   [flags]         run the HTTP API and the dispatcher
-  hookd rebuild --data DIR      drop the views and rebuild them from the event log
+  hookd rebuild --server URL    rebuild a running server's views online, beside the live ones (--token T)
+  hookd rebuild --data DIR      drop the views and rebuild them from the event log (server stopped)
   hookd log verify --server URL | --data DIR   check the event log's hash chain, report the first broken link
   hookd log tail|export|stats --server URL | --data DIR   read the event log of a running server
                                 (or, --data, of a stopped one); "hookd log -h"

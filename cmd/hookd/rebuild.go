@@ -20,9 +20,17 @@ import (
 func rebuild(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", envDefault(getenv, "HOOKD_DATA", "./data"), "data directory (env HOOKD_DATA)")
+	data := fs.String("data", envDefault(getenv, "HOOKD_DATA", "./data"), "data directory of a stopped server (env HOOKD_DATA)")
+	server := fs.String("server", getenv("HOOKD_SERVER"), "a running hookd's base URL: rebuild its views online (env HOOKD_SERVER)")
+	token := fs.String("token", "", "the API token, if the server requires one (env HOOKD_API_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
+	}
+	if !isFlagSet(fs, "token") {
+		*token = getenv("HOOKD_API_TOKEN")
+	}
+	if *server != "" && !isFlagSet(fs, "data") {
+		return rebuildOnline(ctx, *server, *token, stdout)
 	}
 	store, err := openStoppedLog(*data)
 	if err != nil {

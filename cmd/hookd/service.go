@@ -32,7 +32,7 @@ type service struct {
 	ln         net.Listener // the API's, bound before anything is opened
 	pprofLn    net.Listener // nil without --pprof
 	store      *eventlog.Store
-	views      *projections.Views
+	views      *projections.Live // swapped whole by an online rebuild
 	runner     *projections.Runner
 	dispatcher *webhook.Dispatcher
 	srv        *http.Server
@@ -110,7 +110,7 @@ func newService(cfg serveConfig, getenv func(string) string, logger *slog.Logger
 	}
 	s.verifier = eventlog.NewVerifier(s.store, cfg.verifyEvery, logger)
 	// Damaged views are rebuilt from the log here, beside the damaged ones.
-	if s.views, err = projections.OpenViewsDir(context.Background(), viewsDir, s.store, logger); err != nil {
+	if s.views, err = projections.OpenLive(context.Background(), viewsDir, s.store, logger); err != nil {
 		return nil, err
 	}
 	if s.runner, err = projections.NewRunner(s.store, s.views, logger); err != nil {
@@ -134,7 +134,7 @@ func newService(cfg serveConfig, getenv func(string) string, logger *slog.Logger
 	stopping := make(chan struct{})
 	s.srv = &http.Server{
 		Handler: httpapi.NewRouter(httpapi.Config{
-			Log: pub, LogReader: s.store, Stopping: stopping, Sealer: secrets, SecretGrace: cfg.secretGrace, Views: s.views, Waiter: s.runner, APIToken: cfg.apiToken, Logger: logger,
+			Log: pub, LogReader: s.store, Stopping: stopping, Sealer: secrets, SecretGrace: cfg.secretGrace, Views: s.views, Waiter: s.runner, Admin: s.views, APIToken: cfg.apiToken, Logger: logger,
 			Targets: webhook.TargetGuard{AllowPrivate: cfg.allowPrivateTargets},
 			Ready:   readiness(s.store, s.disk, s.views, s.runner, s.dispatcher),
 			UI:      webui.Handler(),
@@ -279,7 +279,7 @@ const maxReadyLag = 1000
 
 // readiness says whether the log takes appends and the views and the
 // dispatcher are caught up.
-func readiness(store *eventlog.Store, disk *diskspace.Guard, views *projections.Views, runner *projections.Runner, d *webhook.Dispatcher) func(context.Context) error {
+func readiness(store *eventlog.Store, disk *diskspace.Guard, views *projections.Live, runner *projections.Runner, d *webhook.Dispatcher) func(context.Context) error {
 	return func(context.Context) error {
 		if err := store.Err(); err != nil {
 			return fmt.Errorf("event log: %w", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/projections"
 )
 
 // Errors a handler returns besides the domain's.
@@ -35,6 +36,8 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 		status, msg = http.StatusNotFound, rootMessage(err)
 	case errors.Is(err, errNotFound):
 		status, msg = http.StatusNotFound, err.Error()
+	case errors.Is(err, projections.ErrRebuildRunning):
+		status, msg = http.StatusConflict, err.Error()+": wait for it (GET /v0.1/admin/projections)"
 	case errors.Is(err, errMethod):
 		status, msg = http.StatusMethodNotAllowed, err.Error()
 	case errors.Is(err, errTooLarge):

@@ -395,6 +395,7 @@ func TestOpenAPISessionMatchesTheDocument(t *testing.T) {
 
 	// The log itself (logstream_contract_test.go).
 	logSession(t, v, api)
+	adminSession(t, v, s, token)
 
 	// Every documented operation was called and validated.
 	if missed := minus(documentedOps(doc), v.hitOps()); len(missed) > 0 {

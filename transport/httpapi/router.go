@@ -65,6 +65,9 @@ type Config struct {
 	// LogReader serves the log itself: GET /v0.1/log/entries and
 	// /v0.1/log/head (logstream.go). Those answer 500 without it.
 	LogReader LogReader
+	// Admin serves GET /v0.1/admin/projections and POST
+	// /v0.1/admin/projections/rebuild (admin.go); 404 without it.
+	Admin ProjectionsAdmin
 	// Stopping, if set, is closed when the server begins to shut down:
 	// log streams that follow the log end then, so that
 	// http.Server.Shutdown does not wait for them (RegisterOnShutdown).
@@ -174,6 +177,8 @@ func NewRouter(cfg Config) http.Handler {
 		{http.MethodPost, hook + "/test", a.testDelivery},
 		{http.MethodGet, "/v0.1/log/entries", a.logEntries},
 		{http.MethodGet, "/v0.1/log/head", a.logHead},
+		{http.MethodGet, "/v0.1/admin/projections", a.getProjections},
+		{http.MethodPost, "/v0.1/admin/projections/rebuild", a.rebuildProjections},
 	}
 	for _, rt := range routes {
 		r.Handle(rt.path, a.wrap(rt.handle)).Methods(rt.method)
