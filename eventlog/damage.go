@@ -210,7 +210,7 @@ func checkTable(path string) (err error) {
 	opts := table.Options{ChkMode: options.OnTableRead, Compression: options.Snappy, BlockSize: 4 << 10, ReadOnly: true}
 	t, err := table.OpenTable(mf, opts)
 	if err != nil {
-		return fmt.Errorf("a checksum or the index does not match its data: %w", err)
+		return fmt.Errorf("the table file does not decode: a checksum or its index does not match its bytes: %w", err)
 	}
 	_ = t
 	return nil
