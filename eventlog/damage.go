@@ -208,11 +208,9 @@ func checkTable(path string) (err error) {
 	// Close the mapping only: the table's DecrRef would delete the file.
 	defer mf.Close(-1)
 	opts := table.Options{ChkMode: options.OnTableRead, Compression: options.Snappy, BlockSize: 4 << 10, ReadOnly: true}
-	t, err := table.OpenTable(mf, opts)
-	if err != nil {
+	if _, err := table.OpenTable(mf, opts); err != nil {
 		return fmt.Errorf("the table file does not decode: a checksum or its index does not match its bytes: %w", err)
 	}
-	_ = t
 	return nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
@@ -25,17 +24,15 @@ var ErrViewsDamaged = errors.New("the views are damaged")
 // damage is where its checks at open do not look.
 const damagedMarker = "hookd-views-damaged"
 
-// badgerOptions are the views' Badger options: hookd's shared tuning, with
-// every block and value checked against its checksum when read, so a
-// damaged file is an error and never wrong or missing data passed on.
-// Tables keep one size at every level: Badger sizes a compaction's table
+// badgerOptions are the views' Badger options: hookd's shared tuning
+// (eventlog.BadgerOptions, which checks every block and value read against
+// its checksum, so a damaged file is an error and never wrong or missing
+// data passed on). Tables keep one size at every level: Badger sizes a compaction's table
 // builders (up to 8 at once, each twice the table size) by the level's
 // table size, which otherwise doubles per level, so memory grew with the
 // views.
 func badgerOptions(dir string, logger *slog.Logger) badger.Options {
-	o := eventlog.BadgerOptions(dir, logger, "badger-views").
-		WithChecksumVerificationMode(options.OnBlockRead).
-		WithVerifyValueChecksum(true)
+	o := eventlog.BadgerOptions(dir, logger, "badger-views")
 	o.TableSizeMultiplier = 1
 	return o
 }

@@ -64,30 +64,7 @@ func (v *Views) HookIncludingDeleted(appSlug, hookSlug string) (HookView, error)
 	if !errors.Is(err, domain.ErrHookNotFound) {
 		return h, err
 	}
-	err = v.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(key(keyHookDeletedIndex, hookSlug))
-		if err != nil {
-			return err
-		}
-		rest, err := item.ValueCopy(nil)
-		if err != nil {
-			return err
-		}
-		if err := getJSON(txn, append([]byte{keyHookDeleted}, rest...), &h); err != nil {
-			return err
-		}
-		if h.AppSlug != appSlug {
-			return domain.ErrHookNotFound
-		}
-		return nil
-	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		err = domain.ErrHookNotFound
-	}
-	if err := v.noteRead(err); err != nil {
-		return HookView{}, fmt.Errorf("get webhook %s: %w", hookSlug, err)
-	}
-	return h, nil
+	return v.hookAt(keyHookDeletedIndex, keyHookDeleted, appSlug, hookSlug)
 }
 
 // ListHooksIncludingDeleted returns a page of the app's hooks, live and

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/fsutil"
 )
 
 // ViewsDir is where the views of one data directory live, and how a
@@ -140,7 +141,7 @@ func (d ViewsDir) markComplete() error {
 	if err := os.Rename(d.building(), d.complete()); err != nil {
 		return fmt.Errorf("rebuild views: mark complete: %w", err)
 	}
-	if err := syncDir(filepath.Dir(d.dir)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(d.dir)); err != nil {
 		return fmt.Errorf("rebuild views: %w", err)
 	}
 	return nil
@@ -170,14 +171,14 @@ func (d ViewsDir) Swap() error {
 		if err := os.Rename(d.dir, d.retired()); err != nil {
 			return fmt.Errorf("swap views: retire %s: %w", d.dir, err)
 		}
-		if err := syncDir(parent); err != nil {
+		if err := fsutil.SyncDir(parent); err != nil {
 			return fmt.Errorf("swap views: %w", err)
 		}
 	}
 	if err := os.Rename(d.complete(), d.dir); err != nil {
 		return fmt.Errorf("swap views: put %s in place: %w", d.complete(), err)
 	}
-	if err := syncDir(parent); err != nil {
+	if err := fsutil.SyncDir(parent); err != nil {
 		return fmt.Errorf("swap views: %w", err)
 	}
 	if err := os.RemoveAll(d.retired()); err != nil {
@@ -205,18 +206,6 @@ func exists(path string) bool {
 	return err == nil
 }
 
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
-}
-
 // syncTree fsyncs every file in dir, then dir itself.
 func syncTree(dir string) error {
 	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
@@ -236,7 +225,7 @@ func syncTree(dir string) error {
 	if err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return fsutil.SyncDir(dir)
 }
 
 // since is how long ago start was, rounded for a log line.

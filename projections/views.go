@@ -213,9 +213,15 @@ func getJSON(txn *badger.Txn, k []byte, dst any) error {
 
 // Hook returns the hook with that slug if it belongs to the app.
 func (v *Views) Hook(appSlug, hookSlug string) (HookView, error) {
+	return v.hookAt(keyHookIndex, keyHook, appSlug, hookSlug)
+}
+
+// hookAt reads the app's hook through the index of kind idx into the
+// views of kind data: the live hooks, or the removed ones.
+func (v *Views) hookAt(idx, data byte, appSlug, hookSlug string) (HookView, error) {
 	var h HookView
 	err := v.db.View(func(txn *badger.Txn) error {
-		k, err := hookKey(txn, hookSlug)
+		k, err := indexedKey(txn, idx, data, hookSlug)
 		if err != nil {
 			return err
 		}
@@ -236,20 +242,26 @@ func (v *Views) Hook(appSlug, hookSlug string) (HookView, error) {
 	return h, nil
 }
 
-// hookKey finds the view key of a hook through its index.
+// hookKey finds the view key of a live hook through its index.
 func hookKey(txn *badger.Txn, hookSlug string) ([]byte, error) {
-	item, err := txn.Get(key(keyHookIndex, hookSlug))
+	return indexedKey(txn, keyHookIndex, keyHook, hookSlug)
+}
+
+// indexedKey finds the key of kind data that the index of kind idx holds
+// for hookSlug.
+func indexedKey(txn *badger.Txn, idx, data byte, hookSlug string) ([]byte, error) {
+	item, err := txn.Get(key(idx, hookSlug))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, domain.ErrHookNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	idx, err := item.ValueCopy(nil)
+	rest, err := item.ValueCopy(nil)
 	if err != nil {
 		return nil, err
 	}
-	return append([]byte{keyHook}, idx...), nil
+	return append([]byte{data}, rest...), nil
 }
 
 // ListHooks returns a page of the app's hooks in creation order.
