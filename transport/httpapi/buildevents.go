@@ -68,11 +68,7 @@ func (a *api) listBuildEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	data := make([]buildEventJSON, len(page.Items))
-	for i, b := range page.Items {
-		data[i] = toBuildEventJSON(b)
-	}
-	writeJSON(w, http.StatusOK, listResponse{Data: data, Paging: paging{TotalItemCount: page.Total, PageItemLimit: limit, Next: page.Next}})
+	writePage(w, page, limit, toBuildEventJSON)
 	return nil
 }
 

@@ -145,11 +145,7 @@ func (a *api) listDeliveryItems(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	data := make([]deliveryItemJSON, len(page.Items))
-	for i, d := range page.Items {
-		data[i] = toDeliveryItemJSON(d)
-	}
-	writeJSON(w, http.StatusOK, listResponse{Data: data, Paging: paging{TotalItemCount: page.Total, PageItemLimit: limit, Next: page.Next}})
+	writePage(w, page, limit, toDeliveryItemJSON)
 	return nil
 }
 

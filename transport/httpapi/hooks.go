@@ -172,11 +172,7 @@ func (a *api) listHooks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	data := make([]hookJSON, len(page.Items))
-	for i, h := range page.Items {
-		data[i] = toHookJSON(h)
-	}
-	writeJSON(w, http.StatusOK, listResponse{Data: data, Paging: paging{TotalItemCount: page.Total, PageItemLimit: limit, Next: page.Next}})
+	writePage(w, page, limit, toHookJSON)
 	return nil
 }
 

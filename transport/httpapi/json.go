@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/hookd/hookd/domain"
+	"github.com/hookd/hookd/projections"
 )
 
 // MaxBodyBytes bounds every request body.
@@ -53,6 +54,15 @@ type dataResponse struct {
 }
 
 // listResponse is the Bitrise envelope for a page.
+// writePage answers one page of a list, each item converted by toJSON.
+func writePage[T, J any](w http.ResponseWriter, page projections.Page[T], limit int, toJSON func(T) J) {
+	data := make([]J, len(page.Items))
+	for i, it := range page.Items {
+		data[i] = toJSON(it)
+	}
+	writeJSON(w, http.StatusOK, listResponse{Data: data, Paging: paging{TotalItemCount: page.Total, PageItemLimit: limit, Next: page.Next}})
+}
+
 type listResponse struct {
 	Data   any    `json:"data"`
 	Paging paging `json:"paging"`
