@@ -21,7 +21,7 @@ run: build
 # in its quick mode, only to check that it works (no timing is asserted).
 test: lint
 	$(GO) test -race -short -count=1 ./...
-	$(GO) test -count=1 -run 'TestUniversalPubSub' ./eventlog/
+	$(GO) test -count=1 -run 'TestUniversalPubSub' ./eventlog/badgerlog/
 	$(GO) test -count=1 -run 'TestQuick' ./cmd/hookbench/
 
 lint: fmt-check vet staticcheck

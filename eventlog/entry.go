@@ -215,3 +215,30 @@ func readString(b []byte) (string, []byte, bool) {
 	end := w + int(n)
 	return string(b[w:end]), b[end:], true
 }
+
+// MarshalEntry appends the stored form of entry seq, linked to prev (the
+// Hash of entry seq-1; 32 zero bytes for seq 1), to dst and returns it with
+// the entry's hash. Every adapter stores entries in this form, so the hash
+// chain is the same on every backend. MetaSeq is never stored.
+func MarshalEntry(dst []byte, seq uint64, prev [HashSize]byte, uuid string, at time.Time, md map[string]string, payload []byte) ([]byte, [HashSize]byte) {
+	return encodeEntry(dst, seq, prev, uuid, at, md, payload)
+}
+
+// UnmarshalEntry parses b, the stored form of entry seq (MarshalEntry),
+// copying what it keeps. It checks the layout, not the hashes; its error
+// names the entry. EntryHash gives the hash b's bytes call for.
+func UnmarshalEntry(seq uint64, b []byte) (Entry, error) { return decodeEntry(seq, b) }
+
+// EntryHash is the hash the stored entry b of sequence seq must carry
+// (compare it with the Entry's Hash to find a changed entry). b must have
+// decoded with UnmarshalEntry.
+func EntryHash(seq uint64, b []byte) [HashSize]byte { return entryHash(seq, b) }
+
+// CorruptEntry is the error an adapter returns for entry seq of its log
+// that is missing or does not decode before the head; Verify reports it as
+// a broken link.
+func CorruptEntry(seq uint64, reason string) error { return corrupt(seq, reason) }
+
+// StoredHash returns the hash field of b, the stored form of entry seq,
+// without decoding the rest.
+func StoredHash(seq uint64, b []byte) ([HashSize]byte, error) { return storedHash(seq, b) }

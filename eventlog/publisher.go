@@ -10,15 +10,15 @@ import (
 var _ message.Publisher = (*Publisher)(nil)
 
 // Publisher appends Watermill messages to the log. Closing it does not
-// close the Store.
+// close the log.
 type Publisher struct {
-	store  *Store
+	log    Log
 	closed atomic.Bool
 }
 
-// NewPublisher returns a Publisher over store.
-func NewPublisher(store *Store) *Publisher {
-	return &Publisher{store: store}
+// NewPublisher returns a Publisher over l.
+func NewPublisher(l Log) *Publisher {
+	return &Publisher{log: l}
 }
 
 // Publish appends msgs to topic atomically and durably, in order. The
@@ -37,7 +37,7 @@ func (p *Publisher) Append(ctx context.Context, topic string, msgs ...*message.M
 	for i, m := range msgs {
 		in[i] = AppendMessage{UUID: m.UUID, Metadata: m.Metadata, Payload: m.Payload}
 	}
-	return p.store.Append(ctx, topic, in...)
+	return p.log.Append(ctx, topic, in...)
 }
 
 // Close stops the publisher; appends already returned are on disk.

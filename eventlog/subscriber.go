@@ -24,7 +24,7 @@ type SubscriberConfig struct {
 	// NackResendDelay is the pause before a nacked message is sent again.
 	// Default 100 ms.
 	NackResendDelay time.Duration
-	// ReadBatch is how many entries are read from Badger at a time. Default 256.
+	// ReadBatch is how many entries are read from the log at a time. Default 256.
 	ReadBatch int
 	// CommitEvery is how many acknowledgements are batched into one offset
 	// write while entries keep coming. Default 64.
@@ -36,15 +36,21 @@ type SubscriberConfig struct {
 // Subscriber delivers a topic's entries in log order, one at a time: the
 // next message is sent only after the previous one was acknowledged.
 type Subscriber struct {
-	store   *Store
+	log     Log
+	offsets GroupOffsets // nil: the log keeps no group offsets
 	cfg     SubscriberConfig
 	closing chan struct{}
 	once    sync.Once
 	wg      sync.WaitGroup
 }
 
-// NewSubscriber returns a Subscriber over store.
-func NewSubscriber(store *Store, cfg SubscriberConfig) (*Subscriber, error) {
+// NewSubscriber returns a Subscriber over l. Consumer groups need a log
+// that keeps their offsets (it implements GroupOffsets).
+func NewSubscriber(l Log, cfg SubscriberConfig) (*Subscriber, error) {
+	offsets, _ := l.(GroupOffsets)
+	if cfg.ConsumerGroup != "" && offsets == nil {
+		return nil, fmt.Errorf("eventlog: consumer group %q: this log (%T) keeps no group offsets", cfg.ConsumerGroup, l)
+	}
 	if cfg.NackResendDelay <= 0 {
 		cfg.NackResendDelay = 100 * time.Millisecond
 	}
@@ -57,7 +63,7 @@ func NewSubscriber(store *Store, cfg SubscriberConfig) (*Subscriber, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Subscriber{store: store, cfg: cfg, closing: make(chan struct{})}, nil
+	return &Subscriber{log: l, offsets: offsets, cfg: cfg, closing: make(chan struct{})}, nil
 }
 
 // Subscribe streams topic from the group's position (or the start). The
@@ -73,7 +79,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	}
 	var from uint64 = 1
 	if s.cfg.ConsumerGroup != "" {
-		off, err := s.store.Offset(topic, s.cfg.ConsumerGroup)
+		off, err := s.offsets.Offset(topic, s.cfg.ConsumerGroup)
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +116,7 @@ func (s *Subscriber) run(ctx context.Context, topic string, next uint64, out cha
 		if s.cfg.ConsumerGroup == "" || acked == committed {
 			return nil
 		}
-		if err := s.store.commitOffset(topic, s.cfg.ConsumerGroup, acked); err != nil {
+		if err := s.offsets.CommitOffset(topic, s.cfg.ConsumerGroup, acked); err != nil {
 			return err
 		}
 		committed = acked
@@ -122,7 +128,7 @@ func (s *Subscriber) run(ctx context.Context, topic string, next uint64, out cha
 		}
 	}()
 	for {
-		batch, err := s.store.ReadBatch(ctx, topic, next, s.cfg.ReadBatch)
+		batch, err := s.log.ReadBatch(ctx, topic, next, s.cfg.ReadBatch)
 		if err != nil {
 			return err
 		}
@@ -130,7 +136,7 @@ func (s *Subscriber) run(ctx context.Context, topic string, next uint64, out cha
 			if err := flush(); err != nil {
 				return err
 			}
-			if err := s.store.WaitFor(ctx, topic, next-1); err != nil {
+			if err := s.log.WaitFor(ctx, topic, next-1); err != nil {
 				return err
 			}
 			continue

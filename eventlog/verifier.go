@@ -15,7 +15,8 @@ import (
 // read, is logged at ERROR and stops the store taking appends (Refuse)
 // until an operator acts.
 type Verifier struct {
-	store  *Store
+	log    Log
+	where  string // names the log in errors: its directory, or its stream
 	every  time.Duration
 	logger *slog.Logger
 
@@ -25,13 +26,14 @@ type Verifier struct {
 	at       time.Time // when that walk ended
 }
 
-// NewVerifier returns a Verifier of store walking every interval (at
-// least once, at start, however long the interval).
-func NewVerifier(store *Store, every time.Duration, logger *slog.Logger) *Verifier {
+// NewVerifier returns a Verifier of l walking every interval (at least
+// once, at start, however long the interval); where names the log in what
+// it reports (its directory, or its stream).
+func NewVerifier(l Log, where string, every time.Duration, logger *slog.Logger) *Verifier {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Verifier{store: store, every: every, logger: logger.With("component", "log-verifier")}
+	return &Verifier{log: l, where: where, every: every, logger: logger.With("component", "log-verifier")}
 }
 
 // Run walks the chain now and then every interval until ctx ends or it
@@ -40,22 +42,22 @@ func NewVerifier(store *Store, every time.Duration, logger *slog.Logger) *Verifi
 func (v *Verifier) Run(ctx context.Context) {
 	for {
 		start := time.Now()
-		rep, err := v.store.Verify(ctx, Topic, nil)
+		rep, err := Verify(ctx, v.log, Topic, nil)
 		if ctx.Err() != nil {
 			return
 		}
 		var damage error
 		switch {
 		case err != nil:
-			damage = &DamageError{What: "event log", Dir: v.store.db.Opts().Dir, Reason: fmt.Sprintf("an entry cannot be read while verifying the hash chain: %v", err)}
+			damage = &DamageError{What: "event log", Dir: v.where, Reason: fmt.Sprintf("an entry cannot be read while verifying the hash chain: %v", err)}
 		case rep.Broken != nil:
-			damage = &DamageError{What: "event log", Dir: v.store.db.Opts().Dir, Reason: fmt.Sprintf("its hash chain breaks at entry %d: %s", rep.Broken.Seq, rep.Broken.Reason)}
+			damage = &DamageError{What: "event log", Dir: v.where, Reason: fmt.Sprintf("its hash chain breaks at entry %d: %s", rep.Broken.Seq, rep.Broken.Reason)}
 		}
 		if damage != nil {
 			v.mu.Lock()
 			v.damage = damage
 			v.mu.Unlock()
-			v.store.Refuse(damage)
+			v.log.Refuse(damage)
 			v.logger.Error("the event log is damaged: refusing appends until an operator restores it from a backup (hookd log verify gives the details)",
 				"err", damage)
 			return

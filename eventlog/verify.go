@@ -65,29 +65,30 @@ func (k BreakKind) String() string {
 // verifyProgressEvery is how many entries pass between progress calls.
 const verifyProgressEvery = 4096
 
-// Verify walks topic from seq 1 to its head and checks its hash chain:
-// every sequence present, every entry decodable, every PrevHash equal to
-// the previous entry's Hash, every Hash equal to the hash of the entry's
-// own bytes. It reports the first broken link; the error is only for
-// failures to read (ctx, I/O). progress, if not nil, is called now and
-// then and at the end with the entries checked and the head.
+// Verify walks topic of l from seq 1 to its head and checks its hash
+// chain: every sequence present, every entry decodable, every PrevHash
+// equal to the previous entry's Hash, every Hash equal to the hash of the
+// entry's own fields (as MarshalEntry stores them). It reports the first
+// broken link; the error is only for failures to read (ctx, I/O).
+// progress, if not nil, is called now and then and at the end with the
+// entries checked and the head. It means the same on every adapter.
 //
 // Verify can run beside appends, but it is meant for a stopped log
 // (hookd log verify). Removing entries from the end of a log leaves an
 // intact, shorter chain: compare Head and LastHash with a copy kept
 // elsewhere to catch that.
-func (s *Store) Verify(ctx context.Context, topic string, progress func(done, total uint64)) (VerifyReport, error) {
-	return s.verifyFrom(ctx, topic, 1, [HashSize]byte{}, progress)
+func Verify(ctx context.Context, l Log, topic string, progress func(done, total uint64)) (VerifyReport, error) {
+	return VerifyFrom(ctx, l, topic, 1, [HashSize]byte{}, progress)
 }
 
-// verifyFrom is Verify from entry from on, which must link to prev (the
+// VerifyFrom is Verify from entry from on, which must link to prev (the
 // hash of entry from-1). Checked counts the entries from from on.
-func (s *Store) verifyFrom(ctx context.Context, topic string, from uint64, prev [HashSize]byte, progress func(done, total uint64)) (VerifyReport, error) {
+func VerifyFrom(ctx context.Context, l Log, topic string, from uint64, prev [HashSize]byte, progress func(done, total uint64)) (VerifyReport, error) {
 	rep := VerifyReport{Topic: topic}
 	if err := validTopic(topic); err != nil {
 		return rep, err
 	}
-	head, err := s.Head(topic)
+	head, err := l.Head(topic)
 	if err != nil {
 		return rep, err
 	}
@@ -110,9 +111,9 @@ func (s *Store) verifyFrom(ctx context.Context, topic string, from uint64, prev 
 		return broken(from, BreakGap, "entries %d to %d are missing%s", from, to, why)
 	}
 
-	r := s.NewReader(topic, from)
-	r.withHashes = true
+	r := NewReader(l, topic, from)
 	want := from
+	var buf []byte
 	for want <= head && r.Next(ctx) {
 		e := r.Entry()
 		switch {
@@ -122,8 +123,11 @@ func (s *Store) verifyFrom(ctx context.Context, topic string, from uint64, prev 
 			return broken(e.Seq, BreakPrevHash, "the first entry links to %x, want 32 zero bytes", e.PrevHash)
 		case e.PrevHash != prev:
 			return broken(e.Seq, BreakPrevHash, "the entry links to %x, but entry %d's hash is %x", e.PrevHash, e.Seq-1, prev)
-		case e.Hash != r.curSum:
-			return broken(e.Seq, BreakHash, "the entry's stored hash is %x, its bytes hash to %x", e.Hash, r.curSum)
+		}
+		var sum [HashSize]byte
+		buf, sum = encodeEntry(buf[:0], e.Seq, e.PrevHash, e.UUID, e.Time, e.Metadata, e.Payload)
+		if e.Hash != sum {
+			return broken(e.Seq, BreakHash, "the entry's stored hash is %x, its bytes hash to %x", e.Hash, sum)
 		}
 		prev = e.Hash
 		rep.Checked++

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/badgerdb"
 )
 
 // Apply folds entries, which must follow the checkpoint without a gap, into
@@ -42,7 +43,7 @@ func (v *Views) applyTxn(entries []eventlog.Entry) (int, error) {
 	}
 	n := 0
 	for _, e := range entries {
-		if n > 0 && w.bytes >= eventlog.MaxTxnBytes()/2 {
+		if n > 0 && w.bytes >= badgerdb.MaxTxnBytes()/2 {
 			break
 		}
 		n++
@@ -72,7 +73,7 @@ type writer struct {
 }
 
 func (w *writer) set(k, val []byte) error {
-	w.bytes += eventlog.TxnCost(len(k), len(val))
+	w.bytes += badgerdb.TxnCost(len(k), len(val))
 	return w.txn.Set(k, val)
 }
 

@@ -5,11 +5,12 @@ import (
 	"testing"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 	"github.com/hookd/hookd/projections"
 )
 
 // historyLog appends a random history of n events and returns the log's entries.
-func historyLog(t *testing.T, seed uint64, n int) (*eventlog.Store, []eventlog.Entry) {
+func historyLog(t *testing.T, seed uint64, n int) (*badgerlog.Store, []eventlog.Entry) {
 	t.Helper()
 	store := openStore(t)
 	pub := eventlog.NewPublisher(store)

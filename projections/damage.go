@@ -12,7 +12,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/hookd/hookd/domain"
-	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/badgerdb"
 )
 
 // ErrViewsDamaged marks views that failed to open, failed a checksum or
@@ -25,14 +25,14 @@ var ErrViewsDamaged = errors.New("the views are damaged")
 const damagedMarker = "hookd-views-damaged"
 
 // badgerOptions are the views' Badger options: hookd's shared tuning
-// (eventlog.BadgerOptions, which checks every block and value read against
+// (badgerdb.Options, which checks every block and value read against
 // its checksum, so a damaged file is an error and never wrong or missing
 // data passed on). Tables keep one size at every level: Badger sizes a compaction's table
 // builders (up to 8 at once, each twice the table size) by the level's
 // table size, which otherwise doubles per level, so memory grew with the
 // views.
 func badgerOptions(dir string, logger *slog.Logger) badger.Options {
-	o := eventlog.BadgerOptions(dir, logger, "badger-views")
+	o := badgerdb.Options(dir, logger, "badger-views")
 	o.TableSizeMultiplier = 1
 	return o
 }
@@ -56,7 +56,7 @@ func openBadger(o badger.Options) (db *badger.DB, err error) {
 	})
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
-			return nil, fmt.Errorf("open views in %s: %w: %w", o.Dir, eventlog.ErrInUse, err)
+			return nil, fmt.Errorf("open views in %s: %w: %w", o.Dir, badgerdb.ErrInUse, err)
 		}
 		return nil, fmt.Errorf("open views in %s: %w", o.Dir, err)
 	}

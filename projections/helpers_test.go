@@ -15,6 +15,7 @@ import (
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 	"github.com/hookd/hookd/projections"
 )
 
@@ -30,11 +31,11 @@ func testContext(t *testing.T) context.Context {
 }
 
 // openStore opens the log in a fresh directory and closes it at cleanup.
-func openStore(t *testing.T) *eventlog.Store {
+func openStore(t *testing.T) *badgerlog.Store {
 	t.Helper()
-	s, err := eventlog.Open(filepath.Join(t.TempDir(), "log"), eventlog.Options{})
+	s, err := badgerlog.Open(filepath.Join(t.TempDir(), "log"), badgerlog.Options{})
 	if err != nil {
-		t.Fatalf("eventlog.Open: %v", err)
+		t.Fatalf("badgerlog.Open: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
@@ -92,7 +93,7 @@ type runner struct {
 }
 
 // startRunner runs a Runner from store into views until stop (or cleanup).
-func startRunner(t *testing.T, store *eventlog.Store, views *projections.Views) *runner {
+func startRunner(t *testing.T, store *badgerlog.Store, views *projections.Views) *runner {
 	t.Helper()
 	r, err := projections.NewRunner(store, views, nil)
 	if err != nil {
@@ -182,10 +183,10 @@ func checkpoint(t *testing.T, v *projections.Views) uint64 {
 }
 
 // readLog returns every entry of the log.
-func readLog(t *testing.T, store *eventlog.Store) []eventlog.Entry {
+func readLog(t *testing.T, store *badgerlog.Store) []eventlog.Entry {
 	t.Helper()
 	var out []eventlog.Entry
-	r := store.NewReader(eventlog.Topic, 1)
+	r := eventlog.NewReader(store, eventlog.Topic, 1)
 	for r.Next(testContext(t)) {
 		out = append(out, r.Entry())
 	}

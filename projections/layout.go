@@ -75,7 +75,7 @@ func (d ViewsDir) Tidy(logger *slog.Logger) error {
 // marks them complete (see ViewsDir); it does not touch the live views. It
 // returns the sequence the new views reflect. On any failure, a cancelled
 // ctx included, it removes what it built.
-func (d ViewsDir) Build(ctx context.Context, store *eventlog.Store, logger *slog.Logger, progress func(done, total uint64)) (uint64, error) {
+func (d ViewsDir) Build(ctx context.Context, store eventlog.Log, logger *slog.Logger, progress func(done, total uint64)) (uint64, error) {
 	// A complete rebuild not yet swapped in is superseded by this one.
 	for _, stale := range []string{d.building(), d.complete()} {
 		if err := os.RemoveAll(stale); err != nil {
@@ -95,7 +95,7 @@ func (d ViewsDir) Build(ctx context.Context, store *eventlog.Store, logger *slog
 	return cp, nil
 }
 
-func (d ViewsDir) build(ctx context.Context, store *eventlog.Store, logger *slog.Logger, progress func(done, total uint64)) (uint64, error) {
+func (d ViewsDir) build(ctx context.Context, store eventlog.Log, logger *slog.Logger, progress func(done, total uint64)) (uint64, error) {
 	v, cp, err := d.startBuild(ctx, store, logger, progress)
 	if err != nil {
 		return 0, err
@@ -106,7 +106,7 @@ func (d ViewsDir) build(ctx context.Context, store *eventlog.Store, logger *slog
 // startBuild opens fresh views in the staging directory and replays the
 // log up to its head into them, leaving them open so that an online
 // rebuild can apply what was appended meanwhile (see Live).
-func (d ViewsDir) startBuild(ctx context.Context, store *eventlog.Store, logger *slog.Logger, progress func(done, total uint64)) (*Views, uint64, error) {
+func (d ViewsDir) startBuild(ctx context.Context, store eventlog.Log, logger *slog.Logger, progress func(done, total uint64)) (*Views, uint64, error) {
 	v, err := openViews(d.building(), logger, viewsOptions{gcInterval: -1})
 	if err != nil {
 		return nil, 0, fmt.Errorf("rebuild views: %w", err)
@@ -190,7 +190,7 @@ func (d ViewsDir) Swap() error {
 // RebuildViewsDir rebuilds the views in dir from the log beside the live
 // ones and swaps them in when complete. Nothing may have the views open.
 // A failure leaves the previous views as they were.
-func RebuildViewsDir(ctx context.Context, dir string, store *eventlog.Store, logger *slog.Logger, progress func(done, total uint64)) error {
+func RebuildViewsDir(ctx context.Context, dir string, store eventlog.Log, logger *slog.Logger, progress func(done, total uint64)) error {
 	d := NewViewsDir(dir)
 	if err := d.Tidy(logger); err != nil {
 		return err

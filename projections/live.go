@@ -22,7 +22,7 @@ import (
 // they never see a closed or partial database.
 type Live struct {
 	dir    ViewsDir
-	store  *eventlog.Store
+	store  eventlog.Log
 	logger *slog.Logger
 	opts   viewsOptions
 
@@ -70,7 +70,7 @@ const catchUpClose = 16
 
 // OpenLive opens the live views in dir as OpenViewsDir does (tidying,
 // repairing damaged views), for serving.
-func OpenLive(ctx context.Context, dir string, store *eventlog.Store, logger *slog.Logger, opts ...ViewsOption) (*Live, error) {
+func OpenLive(ctx context.Context, dir string, store eventlog.Log, logger *slog.Logger, opts ...ViewsOption) (*Live, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -382,7 +382,7 @@ func (l *Live) rebuildAndSwap(ctx context.Context) (time.Duration, error) {
 }
 
 // applyFrom applies the batch after cp to v and returns the new checkpoint.
-func applyFrom(ctx context.Context, store *eventlog.Store, v *Views, cp uint64) (uint64, error) {
+func applyFrom(ctx context.Context, store eventlog.Log, v *Views, cp uint64) (uint64, error) {
 	entries, err := store.ReadBatch(ctx, eventlog.Topic, cp+1, rebuildBatch)
 	if err != nil {
 		return cp, fmt.Errorf("rebuild: read from %d: %w", cp+1, err)

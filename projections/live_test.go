@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 	"github.com/hookd/hookd/projections"
 )
 
@@ -134,7 +135,7 @@ func TestOnlineRebuildSwapsInEqualViewsWhileReadsAndAppliesGoOn(t *testing.T) {
 }
 
 // startRunnerOn is startRunner for any target.
-func startRunnerOn(t *testing.T, store *eventlog.Store, target projections.Target) *runner {
+func startRunnerOn(t *testing.T, store *badgerlog.Store, target projections.Target) *runner {
 	t.Helper()
 	r, err := projections.NewRunner(store, target, nil)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/badgerdb"
 )
 
 // ErrViewsAheadOfLog means the views reflect more entries than the log
@@ -18,13 +19,13 @@ var ErrViewsAheadOfLog = errors.New("the views are ahead of the log")
 
 // OpenViewsDir opens the live views in dir (creating empty ones if there
 // are none), first tidying what an interrupted rebuild left (see
-// ViewsDir). Views whose files fail eventlog.CheckFiles, that fail to
+// ViewsDir). Views whose files fail badgerdb.CheckFiles, that fail to
 // open, or cannot read their checkpoint are rebuilt from store beside the damaged ones and
 // swapped in when complete, logged at ERROR and WARN; if that rebuild
 // fails, the damaged views stay in place and the error says why. Views
 // of a format older than ViewsFormat are rebuilt the same way. Views
 // ahead of the log give an error wrapping ErrViewsAheadOfLog.
-func OpenViewsDir(ctx context.Context, dir string, store *eventlog.Store, logger *slog.Logger, opts ...ViewsOption) (*Views, error) {
+func OpenViewsDir(ctx context.Context, dir string, store eventlog.Log, logger *slog.Logger, opts ...ViewsOption) (*Views, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -85,12 +86,12 @@ func OpenViewsDir(ctx context.Context, dir string, store *eventlog.Store, logger
 // damage it returns no views, the error, and the checkpoint if known.
 func openChecked(dir string, logger *slog.Logger, o viewsOptions) (*Views, uint64, error) {
 	// Badger does not fail cleanly on damaged files (see CheckFiles).
-	if err := eventlog.CheckFiles(dir, "views"); err != nil {
+	if err := badgerdb.CheckFiles(dir, "views"); err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrViewsDamaged, err)
 	}
 	v, err := openViews(dir, logger, o)
 	if err != nil {
-		if errors.Is(err, eventlog.ErrInUse) || errors.Is(err, os.ErrPermission) {
+		if errors.Is(err, badgerdb.ErrInUse) || errors.Is(err, os.ErrPermission) {
 			return nil, 0, err
 		}
 		if !errors.Is(err, ErrViewsDamaged) {

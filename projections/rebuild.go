@@ -16,13 +16,13 @@ const rebuildBatch = 8192
 // from OpenViews); to replace existing views, use RebuildViewsDir, which
 // builds beside them. progress, if not nil, is called after each batch
 // with the entries applied so far and the log's head when it started.
-func Rebuild(ctx context.Context, store *eventlog.Store, views *Views, progress func(done, total uint64)) error {
+func Rebuild(ctx context.Context, store eventlog.Log, views *Views, progress func(done, total uint64)) error {
 	_, err := replay(ctx, store, views, progress)
 	return err
 }
 
 // replay is Rebuild, returning the sequence the views reflect.
-func replay(ctx context.Context, store *eventlog.Store, views *Views, progress func(done, total uint64)) (uint64, error) {
+func replay(ctx context.Context, store eventlog.Log, views *Views, progress func(done, total uint64)) (uint64, error) {
 	head, err := store.Head(eventlog.Topic)
 	if err != nil {
 		return 0, fmt.Errorf("rebuild: %w", err)
@@ -32,7 +32,10 @@ func replay(ctx context.Context, store *eventlog.Store, views *Views, progress f
 	}
 	// Badger's mapped files, the log's and the new views', are paged out
 	// as the rebuild goes (see pageOut); absolute paths, as /proc lists them.
-	mapped := absDirs(store.DB().Opts().Dir, views.dir)
+	mapped := absDirs(views.dir)
+	if d, ok := store.(interface{ Dir() string }); ok { // a local log (Badger)
+		mapped = absDirs(d.Dir(), views.dir)
+	}
 	var done uint64
 	for done < head {
 		entries, err := store.ReadBatch(ctx, eventlog.Topic, done+1, rebuildBatch)

@@ -18,12 +18,13 @@ import (
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 	"github.com/hookd/hookd/projections"
 )
 
 // realViews is a log and the views the live runner built from it.
 type realViews struct {
-	store *eventlog.Store
+	store *badgerlog.Store
 	dir   string // the views directory, closed
 	want  []kv   // a fresh rebuild's views
 	hist  *history

@@ -13,7 +13,7 @@ import (
 
 // Runner keeps the views caught up with the log.
 type Runner struct {
-	store  *eventlog.Store
+	store  eventlog.Log
 	views  Target
 	logger *slog.Logger
 	batch  int
@@ -31,7 +31,7 @@ type Target interface {
 }
 
 // NewRunner returns a Runner applying store's log to views.
-func NewRunner(store *eventlog.Store, views Target, logger *slog.Logger) (*Runner, error) {
+func NewRunner(store eventlog.Log, views Target, logger *slog.Logger) (*Runner, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/hookd/hookd/domain"
-	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/badgerdb"
 )
 
 // HookView is a hook as the API lists it. It never holds the secret.
@@ -87,7 +87,7 @@ var ErrBadAnchor error = &domain.FieldError{Field: "next", Message: "not a valid
 // Views is the views database.
 type Views struct {
 	db     *badger.DB
-	gc     *eventlog.ValueLogGC
+	gc     *badgerdb.ValueLogGC
 	dir    string
 	logger *slog.Logger
 
@@ -103,8 +103,8 @@ type viewsOptions struct {
 }
 
 // WithValueLogGCInterval sets how often the views' value log is
-// garbage-collected (see eventlog.ValueLogGC): 0 means
-// eventlog.DefaultValueLogGCInterval, negative means never.
+// garbage-collected (see badgerdb.ValueLogGC): 0 means
+// badgerdb.DefaultValueLogGCInterval, negative means never.
 func WithValueLogGCInterval(d time.Duration) ViewsOption {
 	return func(o *viewsOptions) { o.gcInterval = d }
 }
@@ -129,9 +129,9 @@ func openViews(dir string, logger *slog.Logger, o viewsOptions) (*Views, error) 
 		return nil, err
 	}
 	if o.gcInterval == 0 {
-		o.gcInterval = eventlog.DefaultValueLogGCInterval
+		o.gcInterval = badgerdb.DefaultValueLogGCInterval
 	}
-	gc := eventlog.StartValueLogGC(db, o.gcInterval, logger.With("component", "value-log-gc"), "views")
+	gc := badgerdb.StartValueLogGC(db, o.gcInterval, logger.With("component", "value-log-gc"), "views")
 	return &Views{db: db, gc: gc, dir: dir, logger: logger}, nil
 }
 

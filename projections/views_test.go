@@ -9,13 +9,14 @@ import (
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 	"github.com/hookd/hookd/projections"
 )
 
 // liveViews is a log with a runner keeping views up to date.
 type liveViews struct {
 	t     *testing.T
-	store *eventlog.Store
+	store *badgerlog.Store
 	pub   *eventlog.Publisher
 	views *projections.Views
 	run   *runner

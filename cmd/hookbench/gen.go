@@ -13,6 +13,8 @@ import (
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
+	"github.com/hookd/hookd/internal/badgerdb"
 )
 
 // genSpec describes a generated history: apps with hooks, then build
@@ -58,18 +60,18 @@ type genLog struct {
 }
 
 // genBatchEntries caps the entries handed to one Store.Append; their
-// bytes stay within eventlog.MaxTxnBytes, one Badger transaction.
+// bytes stay within badgerdb.MaxTxnBytes, one Badger transaction.
 const genBatchEntries = 4096
 
 // genCost overestimates what an entry adds to the log's transaction: the
 // stored header (hashes, time, UUID, metadata) is under 200 bytes.
 func genCost(msg eventlog.AppendMessage) int {
-	return eventlog.TxnCost(len(eventlog.Topic)+10, len(msg.Payload)+len(msg.UUID)+200)
+	return badgerdb.TxnCost(len(eventlog.Topic)+10, len(msg.Payload)+len(msg.UUID)+200)
 }
 
 // generateLog appends the history spec describes to store, in big batches
 // (the encoding runs beside the appending).
-func generateLog(ctx context.Context, store *eventlog.Store, spec genSpec, progress func(done int)) (genLog, error) {
+func generateLog(ctx context.Context, store *badgerlog.Store, spec genSpec, progress func(done int)) (genLog, error) {
 	g := genLog{}
 	batches := make(chan []eventlog.AppendMessage, 4)
 	ctx, cancel := context.WithCancel(ctx)
@@ -123,7 +125,7 @@ func (g *genLog) encode(ctx context.Context, spec genSpec, out chan<- []eventlog
 			return err
 		}
 		am := eventlog.AppendMessage{UUID: msg.UUID, Metadata: msg.Metadata, Payload: msg.Payload}
-		if len(batch) > 0 && bytes+genCost(am) > eventlog.MaxTxnBytes() {
+		if len(batch) > 0 && bytes+genCost(am) > badgerdb.MaxTxnBytes() {
 			if err := send(); err != nil {
 				return err
 			}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
+	"github.com/hookd/hookd/internal/badgerdb"
 )
 
 // appendScenario measures durable appends through the Watermill publisher,
@@ -50,7 +52,7 @@ func (b *bench) appendRun(ctx context.Context, name string, size, n int) (*resul
 
 	b.logf("%s: %d events, %d publishers, at most %s", name, n, b.cfg.appendPublishers, b.cfg.appendMax)
 	mem := selfPeak()
-	store, err := eventlog.Open(filepath.Join(dir, "log"), eventlog.Options{})
+	store, err := badgerlog.Open(filepath.Join(dir, "log"), badgerlog.Options{})
 	if err != nil {
 		mem.finish()
 		return r, err
@@ -135,15 +137,15 @@ func appendPayload(dst []byte, rng *rand.Rand, id string, i int64, size int) []b
 }
 
 // rawGroupEntries caps a raw batch as eventlog caps a group commit by
-// default; its bytes are capped by eventlog.MaxTxnBytes, as the log's are.
+// default; its bytes are capped by badgerdb.MaxTxnBytes, as the log's are.
 const rawGroupEntries = 4096
 
 // rawBadgerAppend writes n entries of the log's layout and size (format
 // byte, two hashes, time, UUID, metadata, payload) under the log's keys,
 // in batches each committed and then fsynced with db.Sync, from one writer.
 func rawBadgerAppend(ctx context.Context, dir string, size, n int, limit time.Duration) (float64, int64, error) {
-	// The options eventlog.Open gives the log's Badger.
-	db, err := badger.Open(eventlog.BadgerOptions(dir, nil, "bench-raw"))
+	// The options badgerlog.Open gives the log's Badger.
+	db, err := badger.Open(badgerdb.Options(dir, nil, "bench-raw"))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -163,8 +165,8 @@ func rawBadgerAppend(ctx context.Context, dir string, size, n int, limit time.Du
 			payload = appendPayload(payload[:0], rng, id, int64(seq), size)
 			val := rawEntry(rng, id, payload)
 			key := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), seq+1)
-			cost := eventlog.TxnCost(len(key), len(val))
-			if entries > 0 && bytes+cost > eventlog.MaxTxnBytes() {
+			cost := badgerdb.TxnCost(len(key), len(val))
+			if entries > 0 && bytes+cost > badgerdb.MaxTxnBytes() {
 				break // this entry starts the next batch
 			}
 			seq++

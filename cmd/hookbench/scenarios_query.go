@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 	"github.com/hookd/hookd/projections"
 )
 
@@ -34,7 +34,7 @@ func (b *bench) query(ctx context.Context) ([]*result, error) {
 	if err != nil {
 		return out, err
 	}
-	store, err := eventlog.Open(filepath.Join(dir, "log"), eventlog.Options{})
+	store, err := badgerlog.Open(filepath.Join(dir, "log"), badgerlog.Options{})
 	if err != nil {
 		return out, err
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 	"github.com/hookd/hookd/projections"
 )
 
@@ -20,7 +21,7 @@ func (b *bench) rebuild(ctx context.Context) ([]*result, error) {
 		return []*result{r}, err
 	}
 	logDir := filepath.Join(dir, "log")
-	store, err := eventlog.Open(logDir, eventlog.Options{})
+	store, err := badgerlog.Open(logDir, badgerlog.Options{})
 	if err != nil {
 		return []*result{r}, err
 	}
@@ -38,7 +39,7 @@ func (b *bench) rebuild(ctx context.Context) ([]*result, error) {
 	mem := selfPeak()
 	start := time.Now()
 	var n int64
-	rd := store.NewReader(eventlog.Topic, 1)
+	rd := eventlog.NewReader(store, eventlog.Topic, 1)
 	for rd.Next(ctx) {
 		if _, err := eventlog.DecodeEntry(rd.Entry()); err != nil {
 			mem.finish()
@@ -80,7 +81,7 @@ func (b *bench) rebuild(ctx context.Context) ([]*result, error) {
 }
 
 // generate writes spec's history to store, logging progress.
-func (b *bench) generate(ctx context.Context, store *eventlog.Store, spec genSpec) (genLog, time.Duration, error) {
+func (b *bench) generate(ctx context.Context, store *badgerlog.Store, spec genSpec) (genLog, time.Duration, error) {
 	b.logf("generating %d events (%d apps × %d hooks)", spec.events, spec.apps, spec.hooksPerApp)
 	start := time.Now()
 	last := start

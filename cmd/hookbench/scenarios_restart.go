@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 )
 
 // restart generates a log of --restart-entries entries that a server had
@@ -37,7 +37,7 @@ func (b *bench) restart(ctx context.Context) ([]*result, error) {
 	if err != nil {
 		return out, err
 	}
-	store, err := eventlog.Open(filepath.Join(dir, "log"), eventlog.Options{})
+	store, err := badgerlog.Open(filepath.Join(dir, "log"), badgerlog.Options{})
 	if err != nil {
 		return out, err
 	}

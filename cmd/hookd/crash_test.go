@@ -28,6 +28,7 @@ import (
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 	"github.com/hookd/hookd/transport/webhook"
 )
 
@@ -271,7 +272,7 @@ type crashPair struct {
 
 func readCrashLog(t *testing.T, data string) crashLog {
 	t.Helper()
-	store, err := eventlog.Open(filepath.Join(data, "log"), eventlog.Options{})
+	store, err := badgerlog.Open(filepath.Join(data, "log"), badgerlog.Options{})
 	if err != nil {
 		t.Fatalf("open the log: %v", err)
 	}
@@ -286,7 +287,7 @@ func readCrashLog(t *testing.T, data string) crashLog {
 	var order []string // hooks in creation order
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r := store.NewReader(eventlog.Topic, 1)
+	r := eventlog.NewReader(store, eventlog.Topic, 1)
 	for r.Next(ctx) {
 		e := r.Entry()
 		l.entries++

@@ -128,7 +128,7 @@ func logVerify(ctx context.Context, args []string, getenv func(string) string, s
 			return err
 		}
 		defer store.Close()
-		if rep, err = store.Verify(ctx, eventlog.Topic, progress); err != nil {
+		if rep, err = eventlog.Verify(ctx, store, eventlog.Topic, progress); err != nil {
 			return err
 		}
 		if rep.Broken == nil {

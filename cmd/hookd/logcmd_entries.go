@@ -7,6 +7,8 @@ import (
 	"io"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
+	"github.com/hookd/hookd/internal/badgerdb"
 )
 
 // openStoppedLog opens the log under data for reading by the log tools.
@@ -14,7 +16,7 @@ import (
 // fails, and the error says what to do. (Badger's read-only mode does not
 // help: it takes a shared lock that the server's exclusive one refuses,
 // and it refuses a log whose write-ahead file is still open for writing.)
-func openStoppedLog(data string) (*eventlog.Store, error) {
+func openStoppedLog(data string) (*badgerlog.Store, error) {
 	logDir, _ := dataDirs(data)
 	if err := requireLog(data, logDir); err != nil {
 		return nil, err
@@ -22,9 +24,9 @@ func openStoppedLog(data string) (*eventlog.Store, error) {
 	// With its head mark, so that a tool that appends (import) keeps it,
 	// and the others can compare (CompareHeadMark); unchecked on open, so
 	// they can still read and report on a damaged log.
-	store, err := eventlog.Open(logDir, eventlog.Options{HeadFile: headFile(data)})
+	store, err := badgerlog.Open(logDir, badgerlog.Options{HeadFile: headFile(data)})
 	if err != nil {
-		if errors.Is(err, eventlog.ErrInUse) {
+		if errors.Is(err, badgerdb.ErrInUse) {
 			return nil, fmt.Errorf("the event log in %s is in use by a running hookd (one process at a time can open it): "+
 				"stop the server first, or read a copy of the data directory taken while it was stopped", data)
 		}

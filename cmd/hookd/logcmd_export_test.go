@@ -13,12 +13,13 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 )
 
 // bigLog writes n entries of about 64 KiB each into data's log.
 func bigLog(t *testing.T, data string, n int) {
 	t.Helper()
-	store, err := eventlog.Open(filepath.Join(data, "log"), eventlog.Options{})
+	store, err := badgerlog.Open(filepath.Join(data, "log"), badgerlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func TestLogExportInterruptedRemovesItsPartialFile(t *testing.T) {
 // to it; one that a running export holds is left alone.
 func TestLogExportRemovesStalePartialFiles(t *testing.T) {
 	data := t.TempDir()
-	store, err := eventlog.Open(filepath.Join(data, "log"), eventlog.Options{})
+	store, err := badgerlog.Open(filepath.Join(data, "log"), badgerlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 	"github.com/hookd/hookd/internal/fsutil"
 	"github.com/hookd/hookd/internal/sealer"
 )
@@ -85,7 +86,7 @@ func logImport(ctx context.Context, args []string, getenv func(string) string, s
 	// With the data directory's head mark, written once the import is in
 	// (it names the last entry), so the restored server checks the log
 	// against it from its first start.
-	store, err := eventlog.Open(staging, eventlog.Options{ValueLogGCInterval: -1, HeadFile: headFile(*data)})
+	store, err := badgerlog.Open(staging, badgerlog.Options{ValueLogGCInterval: -1, HeadFile: headFile(*data)})
 	if err != nil {
 		return err
 	}

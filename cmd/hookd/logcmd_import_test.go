@@ -17,6 +17,7 @@ import (
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 )
 
 // runHookdIn is runHookdSplit with stdin.
@@ -223,7 +224,7 @@ func TestBackupByExportAndImportRestoresTheSameLogAndViews(t *testing.T) {
 // line and entry, with no log left in the target.
 func TestLogImportRefusesExportsThatDoNotVerify(t *testing.T) {
 	data := t.TempDir()
-	store, err := eventlog.Open(filepath.Join(data, "log"), eventlog.Options{})
+	store, err := badgerlog.Open(filepath.Join(data, "log"), badgerlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +317,7 @@ func TestLogExportCarriesOddPayloadsAndMetadataExactly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	src := t.TempDir()
-	store, err := eventlog.Open(filepath.Join(src, "log"), eventlog.Options{})
+	store, err := badgerlog.Open(filepath.Join(src, "log"), badgerlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,12 +361,12 @@ func TestLogExportCarriesOddPayloadsAndMetadataExactly(t *testing.T) {
 	if err := logImport(ctx, []string{"--data", dst}, noEnv, bytes.NewReader(out.Bytes()), &importOut, &importErr); err != nil {
 		t.Fatalf("import: %v\n%s", err, &importErr)
 	}
-	restored, err := eventlog.Open(filepath.Join(dst, "log"), eventlog.Options{})
+	restored, err := badgerlog.Open(filepath.Join(dst, "log"), badgerlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer restored.Close()
-	r := restored.NewReader(eventlog.Topic, 1)
+	r := eventlog.NewReader(restored, eventlog.Topic, 1)
 	i := 0
 	for ; r.Next(ctx); i++ {
 		e := r.Entry()

@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 )
 
 // logSource is where a log tool reads the log: the data directory of a
@@ -104,7 +105,7 @@ func (f *sourceFlags) open() (logSource, error) {
 
 // localLog reads the log of a stopped server's data directory.
 type localLog struct {
-	store *eventlog.Store
+	store *badgerlog.Store
 	data  string
 }
 
@@ -117,7 +118,7 @@ func (l *localLog) entries(ctx context.Context, from, to uint64, follow bool, at
 	next := max(from, 1)
 	var line []byte
 	for first := true; ; first = false {
-		r := l.store.NewReader(eventlog.Topic, next)
+		r := eventlog.NewReader(l.store, eventlog.Topic, next)
 		for (follow || next <= to) && r.Next(ctx) {
 			e := r.Entry()
 			if !follow && e.Seq > to {

@@ -17,6 +17,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 )
 
 var verifyOK = regexp.MustCompile(`(?m)^log verify: ok, (\d+) entries, head (\d+), last hash ([0-9a-f]{64})$`)
@@ -127,7 +128,7 @@ func TestLogVerifyUsageAndMissingLog(t *testing.T) {
 	emptyData := t.TempDir()
 	withEmptyLog := t.TempDir()
 	logDir, _ := dataDirs(withEmptyLog)
-	store, err := eventlog.Open(logDir, eventlog.Options{})
+	store, err := badgerlog.Open(logDir, badgerlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 )
 
 // runHookdSplit is runHookd with stdout and stderr kept apart.
@@ -223,7 +224,7 @@ func TestLogTailExportStatsReadAStoppedServersLog(t *testing.T) {
 func equalSeqs(a, b []uint64) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
 
 // appendN appends n build events to store, in groups.
-func appendN(t *testing.T, store *eventlog.Store, n int) {
+func appendN(t *testing.T, store *badgerlog.Store, n int) {
 	t.Helper()
 	pub := eventlog.NewPublisher(store)
 	for done := 0; done < n; {
@@ -250,7 +251,7 @@ func appendN(t *testing.T, store *eventlog.Store, n int) {
 func TestLogExportStreamsAcrossReadBatches(t *testing.T) {
 	data := t.TempDir()
 	logDir, _ := dataDirs(data)
-	store, err := eventlog.Open(logDir, eventlog.Options{})
+	store, err := badgerlog.Open(logDir, badgerlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +297,7 @@ func (l *lockedBuffer) String() string {
 // this process appends to, which is the only way entries can be appended
 // while tail holds the log.
 func TestLogTailFollowPrintsEntriesAsTheyAreAppended(t *testing.T) {
-	store, err := eventlog.Open(t.TempDir(), eventlog.Options{})
+	store, err := badgerlog.Open(t.TempDir(), badgerlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +343,7 @@ func TestLogToolsUsageAndMissingLog(t *testing.T) {
 	emptyData := t.TempDir()
 	withEmptyLog := t.TempDir()
 	logDir, _ := dataDirs(withEmptyLog)
-	store, err := eventlog.Open(logDir, eventlog.Options{})
+	store, err := badgerlog.Open(logDir, badgerlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

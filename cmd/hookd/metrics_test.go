@@ -20,6 +20,7 @@ import (
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 	"github.com/hookd/hookd/projections"
 	"github.com/hookd/hookd/transport/httpapi"
 	"github.com/hookd/hookd/transport/metrics"
@@ -213,7 +214,7 @@ func TestMetricsCountDeliveriesAppendsAndLagAfterTraffic(t *testing.T) {
 	s.stop(t)
 
 	// The head the server reported is the log's.
-	store, err := eventlog.Open(filepath.Join(data, "log"), eventlog.Options{})
+	store, err := badgerlog.Open(filepath.Join(data, "log"), badgerlog.Options{})
 	if err != nil {
 		t.Fatalf("open the stopped server's log: %v", err)
 	}
@@ -235,7 +236,7 @@ func TestReadyzAndMetricsFollowTheLogAndTheViews(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := eventlog.Open(filepath.Join(t.TempDir(), "log"), eventlog.Options{OnAppend: obs.LogAppended})
+	store, err := badgerlog.Open(filepath.Join(t.TempDir(), "log"), badgerlog.Options{OnAppend: obs.LogAppended})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +250,7 @@ func TestReadyzAndMetricsFollowTheLogAndTheViews(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dispatcher := webhook.NewDispatcher(store, eventlog.NewPublisher(store), webhook.NewSender(webhook.SenderConfig{}), webhook.DispatcherConfig{})
+	dispatcher := webhook.NewDispatcher(store, store, eventlog.NewPublisher(store), webhook.NewSender(webhook.SenderConfig{}), webhook.DispatcherConfig{})
 	if err := watchLog(obs, store, runner, dispatcher); err != nil {
 		t.Fatal(err)
 	}

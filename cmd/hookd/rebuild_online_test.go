@@ -21,6 +21,7 @@ import (
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 )
 
 // adminProjections is the answer of GET /v0.1/admin/projections.
@@ -376,7 +377,7 @@ func buildEventViews(t *testing.T, s *server) []any {
 func appendBuildEvents(t *testing.T, data string, n int) {
 	t.Helper()
 	logDir, _ := dataDirs(data)
-	store, err := eventlog.Open(logDir, eventlog.Options{HeadFile: headFile(data)})
+	store, err := badgerlog.Open(logDir, badgerlog.Options{HeadFile: headFile(data)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 	"github.com/hookd/hookd/internal/connlimit"
 	"github.com/hookd/hookd/internal/diskspace"
 	"github.com/hookd/hookd/internal/sealer"
@@ -31,7 +32,7 @@ type service struct {
 	logger     *slog.Logger
 	ln         net.Listener // the API's, bound before anything is opened
 	pprofLn    net.Listener // nil without --pprof
-	store      *eventlog.Store
+	store      *badgerlog.Store
 	views      *projections.Live // swapped whole by an online rebuild
 	runner     *projections.Runner
 	dispatcher *webhook.Dispatcher
@@ -98,17 +99,17 @@ func newService(cfg serveConfig, getenv func(string) string, logger *slog.Logger
 	if err != nil {
 		return nil, err
 	}
-	logOpts := eventlog.Options{Logger: logger, OnAppend: obs.LogAppended, HeadFile: headFile(cfg.data), CheckHead: true}
+	logOpts := badgerlog.Options{Logger: logger, OnAppend: obs.LogAppended, HeadFile: headFile(cfg.data), CheckHead: true}
 	if cfg.minFreeDisk.enabled() {
 		if s.disk, err = diskspace.New(diskspace.Config{Path: cfg.data, Reserve: cfg.minFreeDisk.reserve, Probe: cfg.diskProbe, Logger: logger}); err != nil {
 			return nil, fmt.Errorf("--min-free-disk: %w", err)
 		}
 		logOpts.Admit = s.disk.Admit
 	}
-	if s.store, err = eventlog.Open(logDir, logOpts); err != nil {
+	if s.store, err = badgerlog.Open(logDir, logOpts); err != nil {
 		return nil, refuseDamaged(err, cfg.data)
 	}
-	s.verifier = eventlog.NewVerifier(s.store, cfg.verifyEvery, logger)
+	s.verifier = eventlog.NewVerifier(s.store, s.store.Dir(), cfg.verifyEvery, logger)
 	// Damaged views are rebuilt from the log here, beside the damaged ones.
 	if s.views, err = projections.OpenLive(context.Background(), viewsDir, s.store, logger); err != nil {
 		return nil, err
@@ -121,7 +122,7 @@ func newService(cfg serveConfig, getenv func(string) string, logger *slog.Logger
 		ConnectTimeout: cfg.connectTimeout, Timeout: cfg.sendTimeout, AllowPrivateTargets: cfg.allowPrivateTargets,
 		MaxIdlePerHost: cfg.maxPerHost, MaxIdleConns: cfg.workers,
 	})
-	s.dispatcher = webhook.NewDispatcher(s.store, pub, sender, webhook.DispatcherConfig{
+	s.dispatcher = webhook.NewDispatcher(s.store, s.store, pub, sender, webhook.DispatcherConfig{
 		Secrets: secrets, Workers: cfg.workers, PerHost: cfg.maxPerHost, Logger: logger, Observer: obs,
 	})
 	if err := watchLog(obs, s.store, s.runner, s.dispatcher); err != nil {
@@ -279,7 +280,7 @@ const maxReadyLag = 1000
 
 // readiness says whether the log takes appends and the views and the
 // dispatcher are caught up.
-func readiness(store *eventlog.Store, disk *diskspace.Guard, views *projections.Live, runner *projections.Runner, d *webhook.Dispatcher) func(context.Context) error {
+func readiness(store *badgerlog.Store, disk *diskspace.Guard, views *projections.Live, runner *projections.Runner, d *webhook.Dispatcher) func(context.Context) error {
 	return func(context.Context) error {
 		if err := store.Err(); err != nil {
 			return fmt.Errorf("event log: %w", err)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 	"github.com/hookd/hookd/projections"
 	"github.com/hookd/hookd/transport/httpapi"
 )
@@ -107,7 +107,7 @@ func TestAdminRebuildAnswers202Then409WhileRunningAndNeedsTheToken(t *testing.T)
 }
 
 func TestAdminProjectionsShowsARealRebuildDone(t *testing.T) {
-	store, err := eventlog.Open(t.TempDir(), eventlog.Options{})
+	store, err := badgerlog.Open(t.TempDir(), badgerlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

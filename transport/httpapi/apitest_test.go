@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 	"github.com/hookd/hookd/internal/sealer"
 	"github.com/hookd/hookd/projections"
 	"github.com/hookd/hookd/transport/httpapi"
@@ -30,7 +31,7 @@ const waitLimit = 5 * time.Second
 // on 127.0.0.1. Only private targets are allowed, since receivers are local.
 type stack struct {
 	t      *testing.T
-	store  *eventlog.Store
+	store  *badgerlog.Store
 	views  *projections.Views
 	runner *projections.Runner
 	pub    *eventlog.Publisher
@@ -49,9 +50,9 @@ func newStack(t *testing.T, mod ...func(*httpapi.Config)) *stack {
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, err := eventlog.Open(t.TempDir(), eventlog.Options{Logger: logger})
+	store, err := badgerlog.Open(t.TempDir(), badgerlog.Options{Logger: logger})
 	if err != nil {
-		t.Fatalf("eventlog.Open: %v", err)
+		t.Fatalf("badgerlog.Open: %v", err)
 	}
 	views, err := projections.OpenViews(t.TempDir(), logger)
 	if err != nil {
@@ -70,7 +71,7 @@ func newStack(t *testing.T, mod ...func(*httpapi.Config)) *stack {
 		t.Fatal(err)
 	}
 	sender := webhook.NewSender(webhook.SenderConfig{AllowPrivateTargets: true})
-	dispatcher := webhook.NewDispatcher(store, pub, sender, webhook.DispatcherConfig{Secrets: secrets, Workers: 8, Logger: logger})
+	dispatcher := webhook.NewDispatcher(store, store, pub, sender, webhook.DispatcherConfig{Secrets: secrets, Workers: 8, Logger: logger})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

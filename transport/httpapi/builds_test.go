@@ -53,7 +53,7 @@ func TestBuildEventIsInTheLogBeforeTheAnswer(t *testing.T) {
 	got := s.api.sendBuild("app-1", "build/finished", body)
 
 	// Read it straight back from the store, with no wait in between.
-	r := s.store.NewReader(eventlog.Topic, got.Sequence)
+	r := eventlog.NewReader(s.store, eventlog.Topic, got.Sequence)
 	if !r.Next(context.Background()) {
 		t.Fatalf("no log entry at sequence %d right after the 202 (err %v)", got.Sequence, r.Err())
 	}
@@ -147,7 +147,7 @@ func TestBuildEventAcceptsOptionalFieldsAbsent(t *testing.T) {
 	s := newStack(t)
 	body := map[string]any{"build_slug": "b", "build_number": 1, "build_status": 0}
 	got := s.api.sendBuild("app-1", "build/triggered", body)
-	r := s.store.NewReader(eventlog.Topic, got.Sequence)
+	r := eventlog.NewReader(s.store, eventlog.Topic, got.Sequence)
 	if !r.Next(context.Background()) {
 		t.Fatalf("no entry at %d: %v", got.Sequence, r.Err())
 	}

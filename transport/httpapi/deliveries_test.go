@@ -253,7 +253,7 @@ func TestDeliveryGoesOnlyToMatchingHooksOfTheApp(t *testing.T) {
 
 	// The log holds exactly one attempt per matching (event, hook) pair.
 	attempts := map[string]int{}
-	r := s.store.NewReader(eventlog.Topic, 1)
+	r := eventlog.NewReader(s.store, eventlog.Topic, 1)
 	for r.Next(context.Background()) {
 		if r.Entry().Name() != domain.NameDeliveryAttempted {
 			continue

@@ -151,7 +151,7 @@ func sameSlugs(a, b []itemOut) bool { return slices.Equal(slugs(a), slugs(b)) }
 // logHas reports whether the log holds the event id at seq.
 func (s *stack) logHas(seq uint64, id string) bool {
 	s.t.Helper()
-	r := s.store.NewReader(eventlog.Topic, seq)
+	r := eventlog.NewReader(s.store, eventlog.Topic, seq)
 	if !r.Next(context.Background()) {
 		return false
 	}

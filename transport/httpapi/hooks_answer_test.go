@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 	"github.com/hookd/hookd/internal/sealer"
 	"github.com/hookd/hookd/projections"
 	"github.com/hookd/hookd/transport/httpapi"
@@ -25,9 +26,9 @@ func newLaggingStack(t *testing.T, waits *recordingWaiter, mod ...func(*httpapi.
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, err := eventlog.Open(t.TempDir(), eventlog.Options{Logger: logger})
+	store, err := badgerlog.Open(t.TempDir(), badgerlog.Options{Logger: logger})
 	if err != nil {
-		t.Fatalf("eventlog.Open: %v", err)
+		t.Fatalf("badgerlog.Open: %v", err)
 	}
 	views, err := projections.OpenViews(t.TempDir(), logger)
 	if err != nil {

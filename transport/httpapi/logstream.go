@@ -16,7 +16,7 @@ import (
 )
 
 // LogReader reads the log itself, for the log stream endpoints;
-// *eventlog.Store is one.
+// eventlog.Log is one.
 type LogReader interface {
 	// Head is the sequence of the last durable entry (0: empty).
 	Head(topic string) (uint64, error)

@@ -19,7 +19,7 @@ func (s *stack) hookConfigurations() []domain.HookConfigured {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	var out []domain.HookConfigured
-	r := s.store.NewReader(eventlog.Topic, 1)
+	r := eventlog.NewReader(s.store, eventlog.Topic, 1)
 	for r.Next(ctx) {
 		ev, err := eventlog.DecodeEntry(r.Entry())
 		if err != nil {

@@ -107,7 +107,7 @@ func TestTestDeliverySendsOneSignedTestPayloadToThatHookOnly(t *testing.T) {
 	}
 	s.api.waitItems("app-1", h.Slug, 2)
 	counts := map[string]int{}
-	r := s.store.NewReader(eventlog.Topic, 1)
+	r := eventlog.NewReader(s.store, eventlog.Topic, 1)
 	for r.Next(t.Context()) {
 		counts[r.Entry().Name()]++
 	}

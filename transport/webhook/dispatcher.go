@@ -94,7 +94,8 @@ func (noObserver) DeliveryFinished(string, int, string, time.Duration) {}
 // does not append them again. Only a request in flight when the process
 // died is sent twice, with the same Webhook-Id.
 type Dispatcher struct {
-	store  *eventlog.Store
+	store  eventlog.Log
+	state  StateStore
 	pub    *eventlog.Publisher
 	sender *Sender
 	logger *slog.Logger
@@ -120,8 +121,9 @@ type Dispatcher struct {
 	holding atomic.Bool     // appends are held: said once (held.go)
 }
 
-// NewDispatcher returns a Dispatcher; Run starts it.
-func NewDispatcher(store *eventlog.Store, pub *eventlog.Publisher, sender *Sender, cfg DispatcherConfig) *Dispatcher {
+// NewDispatcher returns a Dispatcher of log keeping its state in state
+// (which may be the log itself: *badgerlog.Store is both); Run starts it.
+func NewDispatcher(store eventlog.Log, state StateStore, pub *eventlog.Publisher, sender *Sender, cfg DispatcherConfig) *Dispatcher {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 64
 	}
@@ -142,7 +144,7 @@ func NewDispatcher(store *eventlog.Store, pub *eventlog.Publisher, sender *Sende
 		cfg.SaveEvery = time.Second
 	}
 	return &Dispatcher{
-		store: store, pub: pub, sender: sender, logger: cfg.Logger, cfg: cfg,
+		store: store, state: state, pub: pub, sender: sender, logger: cfg.Logger, cfg: cfg,
 		registry: domain.NewHookRegistry(),
 		changed:  map[string]struct{}{},
 		queue:    newQueue(cfg.PerHost, cfg.MaxWaiting),
@@ -175,11 +177,11 @@ func (d *Dispatcher) Run(ctx context.Context) (err error) {
 	ctx, d.stop = context.WithCancel(ctx)
 	d.runCtx = ctx
 	defer d.stop()
-	pos, reg, err := loadState(d.store)
+	pos, reg, err := loadState(d.state)
 	if err != nil {
 		return fmt.Errorf("dispatcher: %w", err)
 	}
-	if legacy, err := d.store.State(stateLegacy); err == nil && legacy != nil {
+	if legacy, err := d.state.State(stateLegacy); err == nil && legacy != nil {
 		d.legacy = true
 	}
 	d.registry = reg
@@ -252,7 +254,7 @@ func (d *Dispatcher) recover(ctx context.Context, pos position) (uint64, error) 
 	logged := map[string]struct{}{} // requests and attempts after pos.matched
 	var candidates []domain.DeliveryRequested
 	scanned := 0
-	r := d.store.NewReader(eventlog.Topic, from)
+	r := eventlog.NewReader(d.store, eventlog.Topic, from)
 	for r.Next(ctx) {
 		e := r.Entry()
 		if e.Seq > head {
@@ -497,7 +499,7 @@ func (d *Dispatcher) save() error {
 	if err != nil {
 		return err
 	}
-	if err := d.store.SaveState(c); err != nil {
+	if err := d.state.SaveState(c.Put, c.Delete); err != nil {
 		return fmt.Errorf("dispatcher: %w", err)
 	}
 	d.lastSaved, d.saved = pos, true

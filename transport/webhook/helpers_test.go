@@ -17,6 +17,7 @@ import (
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 	"github.com/hookd/hookd/internal/sealer"
 	"github.com/hookd/hookd/transport/webhook"
 )
@@ -118,16 +119,16 @@ func (rc *receiver) events() map[string]int {
 // logEnv is a log with a publisher, for dispatchers to run on.
 type logEnv struct {
 	t          *testing.T
-	store      *eventlog.Store
+	store      *badgerlog.Store
 	pub        *eventlog.Publisher
 	dispatcher *webhook.Dispatcher // the last one started
 }
 
 func newLogEnv(t *testing.T) *logEnv {
 	t.Helper()
-	store, err := eventlog.Open(filepath.Join(t.TempDir(), "log"), eventlog.Options{})
+	store, err := badgerlog.Open(filepath.Join(t.TempDir(), "log"), badgerlog.Options{})
 	if err != nil {
-		t.Fatalf("eventlog.Open: %v", err)
+		t.Fatalf("badgerlog.Open: %v", err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
 	return &logEnv{t: t, store: store, pub: eventlog.NewPublisher(store)}
@@ -157,7 +158,7 @@ func (e *logEnv) append(evs ...domain.Event) uint64 {
 func (e *logEnv) attempts() []domain.DeliveryAttempted {
 	e.t.Helper()
 	var out []domain.DeliveryAttempted
-	r := e.store.NewReader(eventlog.Topic, 1)
+	r := eventlog.NewReader(e.store, eventlog.Topic, 1)
 	for r.Next(testContext(e.t)) {
 		entry := r.Entry()
 		if entry.Name() != domain.NameDeliveryAttempted {
@@ -218,7 +219,7 @@ func (e *logEnv) startDispatcher(cfg webhook.SenderConfig) *running {
 // log until stop (or cleanup).
 func startDispatcherWith(e *logEnv, sender *webhook.Sender, cfg webhook.DispatcherConfig) *running {
 	e.t.Helper()
-	d := webhook.NewDispatcher(e.store, e.pub, sender, cfg)
+	d := webhook.NewDispatcher(e.store, e.store, e.pub, sender, cfg)
 	e.dispatcher = d
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{cancel: cancel, done: make(chan error, 1)}

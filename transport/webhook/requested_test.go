@@ -20,7 +20,7 @@ import (
 func (e *logEnv) requests() map[uint64]domain.DeliveryRequested {
 	e.t.Helper()
 	out := map[uint64]domain.DeliveryRequested{}
-	r := e.store.NewReader(eventlog.Topic, 1)
+	r := eventlog.NewReader(e.store, eventlog.Topic, 1)
 	for r.Next(testContext(e.t)) {
 		entry := r.Entry()
 		if entry.Name() != domain.NameDeliveryRequested {
@@ -110,7 +110,7 @@ func TestARestartThatLostItsSavedPositionRequestsAndSendsNothingTwice(t *testing
 	if len(names) == 0 {
 		t.Fatal("the dispatcher saved no state")
 	}
-	if err := e.store.SaveState(eventlog.StateChange{Delete: names}); err != nil {
+	if err := e.store.SaveState(nil, names); err != nil {
 		t.Fatal(err)
 	}
 	e.append(buildEvent("app-1", "e-after"))
@@ -172,7 +172,7 @@ func TestRemovingAHookCancelsItsDeliveriesStillWaiting(t *testing.T) {
 
 func TestDispatcherReturnsAnErrorWhenTheLogClosesUnderIt(t *testing.T) {
 	e := newLogEnv(t)
-	d := webhook.NewDispatcher(e.store, e.pub, webhook.NewSender(webhook.SenderConfig{}), webhook.DispatcherConfig{})
+	d := webhook.NewDispatcher(e.store, e.store, e.pub, webhook.NewSender(webhook.SenderConfig{}), webhook.DispatcherConfig{})
 	done := make(chan error, 1)
 	go func() { done <- d.Run(context.Background()) }()
 	e.append(buildEvent("app-1", "e1"))

@@ -267,7 +267,7 @@ func TestLogNeverHoldsAClearSecret(t *testing.T) {
 		t.Fatalf("delivery was not signed with both secrets: %q", got.header.Get("Webhook-Signature"))
 	}
 
-	r := e.store.NewReader(eventlog.Topic, 1)
+	r := eventlog.NewReader(e.store, eventlog.Topic, 1)
 	n := 0
 	for r.Next(testContext(t)) {
 		entry := r.Entry()

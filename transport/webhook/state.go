@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/hookd/hookd/domain"
-	"github.com/hookd/hookd/eventlog"
 )
 
 // The dispatcher's durable state, saved beside the log (eventlog state
@@ -30,6 +29,22 @@ const (
 	stateLegacy = "dispatcher.checkpoint"
 )
 
+// StateStore keeps the dispatcher's derived state beside the log (its
+// position and the hooks as of it); *badgerlog.Store is one. SaveState
+// writes its puts and deletions together, so position and hooks never
+// disagree; it need not fsync (a restart copes with an older state).
+type StateStore interface {
+	State(name string) ([]byte, error)
+	StatesWithPrefix(prefix string, fn func(name string, value []byte) error) error
+	SaveState(put map[string][]byte, del []string) error
+}
+
+// stateDelta is one save: values to put by name, names to delete.
+type stateDelta struct {
+	Put    map[string][]byte
+	Delete []string
+}
+
 type position struct {
 	matched  uint64
 	lowWater uint64
@@ -37,7 +52,7 @@ type position struct {
 
 // loadState reads the saved position and hooks; a log without them
 // starts at zero with no hooks.
-func loadState(store *eventlog.Store) (position, *domain.HookRegistry, error) {
+func loadState(store StateStore) (position, *domain.HookRegistry, error) {
 	var pos position
 	b, err := store.State(statePosition)
 	if err != nil {
@@ -71,8 +86,8 @@ func loadState(store *eventlog.Store) (position, *domain.HookRegistry, error) {
 
 // stateChange is the save of pos with the hooks named in changed as reg
 // has them now (absent ones are deleted).
-func stateChange(pos position, reg *domain.HookRegistry, changed map[string]struct{}, dropLegacy bool) (eventlog.StateChange, error) {
-	c := eventlog.StateChange{Put: map[string][]byte{
+func stateChange(pos position, reg *domain.HookRegistry, changed map[string]struct{}, dropLegacy bool) (stateDelta, error) {
+	c := stateDelta{Put: map[string][]byte{
 		statePosition: binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, pos.matched), pos.lowWater),
 	}}
 	for slug := range changed {

@@ -1,4 +1,4 @@
-package eventlog_test
+package badgerlog_test
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 )
 
 // oddPayloads are payloads whose bytes a JSON round trip would change.
@@ -28,7 +29,7 @@ var oddPayloads = [][]byte{
 
 // buildSourceLog appends n ordinary entries with a delivery id in their
 // metadata, plus the odd payloads, and returns the store's entries.
-func buildSourceLog(t *testing.T, store *eventlog.Store, n int) []eventlog.Entry {
+func buildSourceLog(t *testing.T, store *badgerlog.Store, n int) []eventlog.Entry {
 	t.Helper()
 	ctx := testContext(t)
 	var msgs []eventlog.AppendMessage
@@ -66,7 +67,7 @@ func importEntries(entries []eventlog.Entry) iter.Seq2[eventlog.Entry, error] {
 }
 
 // rawEntries returns every stored key and value of the log's entries.
-func rawEntries(t *testing.T, store *eventlog.Store) [][2][]byte {
+func rawEntries(t *testing.T, store *badgerlog.Store) [][2][]byte {
 	t.Helper()
 	var out [][2][]byte
 	err := store.DB().View(func(txn *badger.Txn) error {
@@ -92,13 +93,13 @@ func TestImportRestoresEveryStoredByteAndAppendsContinueTheChain(t *testing.T) {
 	src := openStore(t, t.TempDir())
 	defer src.Close()
 	entries := buildSourceLog(t, src, 3000)
-	srcRep, err := src.Verify(ctx, eventlog.Topic, nil)
+	srcRep, err := eventlog.Verify(ctx, src, eventlog.Topic, nil)
 	if err != nil || !srcRep.OK() {
 		t.Fatalf("source log: %+v, %v", srcRep, err)
 	}
 
 	// Small groups, so the import takes many transactions.
-	dst, err := eventlog.Open(t.TempDir(), eventlog.Options{MaxGroupEntries: 100, MaxGroupBytes: 16 << 10})
+	dst, err := badgerlog.Open(t.TempDir(), badgerlog.Options{MaxGroupEntries: 100, MaxGroupBytes: 16 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func TestImportRestoresEveryStoredByteAndAppendsContinueTheChain(t *testing.T) {
 	}) {
 		t.Fatalf("the imported log's stored entries differ from the source's (%d vs %d)", len(got), len(want))
 	}
-	dstRep, err := dst.Verify(ctx, eventlog.Topic, nil)
+	dstRep, err := eventlog.Verify(ctx, dst, eventlog.Topic, nil)
 	if err != nil || !dstRep.OK() || dstRep.Head != srcRep.Head || dstRep.LastHash != srcRep.LastHash {
 		t.Fatalf("imported log verifies as %+v (%v), want %+v", dstRep, err, srcRep)
 	}
@@ -133,7 +134,7 @@ func TestImportRestoresEveryStoredByteAndAppendsContinueTheChain(t *testing.T) {
 	if err != nil || len(seqs) != 1 || seqs[0] != rep.Head+1 {
 		t.Fatalf("append after the import: seqs %v, %v; want [%d]", seqs, err, rep.Head+1)
 	}
-	if r, err := dst.Verify(ctx, eventlog.Topic, nil); err != nil || !r.OK() || r.Head != rep.Head+1 {
+	if r, err := eventlog.Verify(ctx, dst, eventlog.Topic, nil); err != nil || !r.OK() || r.Head != rep.Head+1 {
 		t.Fatalf("after an append, the imported log verifies as %+v (%v)", r, err)
 	}
 }
@@ -178,7 +179,7 @@ func TestImportRefusesABrokenChainAndLeavesTheLogEmpty(t *testing.T) {
 			_, err := dst.Import(ctx, eventlog.Topic, importEntries(c.entries))
 			var ie *eventlog.ImportError
 			if !errors.As(err, &ie) || !errors.Is(err, eventlog.ErrImportRefused) || ie.Seq != c.seq || !strings.Contains(ie.Reason, c.reason) {
-				t.Fatalf("Import: %v, want an ImportError at seq %d saying %q", err, c.seq, c.reason)
+				t.Fatalf("Import: %v, want an eventlog.ImportError at seq %d saying %q", err, c.seq, c.reason)
 			}
 			if raw := rawEntries(t, dst); len(raw) != 0 {
 				t.Fatalf("a refused import left %d entries", len(raw))
@@ -202,7 +203,7 @@ func TestImportRefusesALogWithEntriesAndPassesOnSequenceErrors(t *testing.T) {
 
 	_, err := src.Import(ctx, eventlog.Topic, importEntries(entries))
 	if !errors.Is(err, eventlog.ErrNotEmpty) {
-		t.Fatalf("import into a log with entries: %v, want ErrNotEmpty", err)
+		t.Fatalf("import into a log with entries: %v, want eventlog.ErrNotEmpty", err)
 	}
 
 	dst := openStore(t, t.TempDir())

@@ -1,12 +1,20 @@
-package eventlog
+package badgerlog
 
-import "github.com/dgraph-io/badger/v4"
+import (
+	"github.com/dgraph-io/badger/v4"
+	"github.com/hookd/hookd/eventlog"
+)
 
 // Test-only access to the log's raw entries, for tamper tests. These live
 // in a _test.go file: production code has no way to rewrite the log.
 
-// Offsets in a stored entry (see entry.go).
+// Offsets in a stored entry (eventlog.MarshalEntry's layout, see
+// eventlog/entry.go): format byte, prev hash, hash, body.
 const (
+	entryPrevAt = 1
+	entryHashAt = entryPrevAt + eventlog.HashSize
+	entryBodyAt = entryHashAt + eventlog.HashSize
+
 	EntryPrevAtForTest = entryPrevAt
 	EntryHashAtForTest = entryHashAt
 	EntryBodyAtForTest = entryBodyAt
@@ -38,7 +46,7 @@ func (s *Store) DeleteEntryForTest(topic string, seq uint64) error {
 // RehashEntryForTest sets the hash field of b, the stored bytes of entry
 // seq, to what its bytes call for, as a forger would, and returns b.
 func RehashEntryForTest(seq uint64, b []byte) []byte {
-	sum := entryHash(seq, b)
+	sum := eventlog.EntryHash(seq, b)
 	copy(b[entryHashAt:entryBodyAt], sum[:])
 	return b
 }

@@ -1,4 +1,4 @@
-package eventlog_test
+package badgerlog_test
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 )
 
 // BenchmarkAppend publishes one event per operation from many goroutines
@@ -20,7 +21,7 @@ import (
 func BenchmarkAppend(b *testing.B) {
 	for _, size := range []int{100, 2048} {
 		b.Run(fmt.Sprintf("payload=%dB", size), func(b *testing.B) {
-			store, err := eventlog.Open(b.TempDir(), eventlog.Options{})
+			store, err := badgerlog.Open(b.TempDir(), badgerlog.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}

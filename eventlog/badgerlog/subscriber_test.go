@@ -1,4 +1,4 @@
-package eventlog_test
+package badgerlog_test
 
 import (
 	"fmt"
@@ -8,9 +8,10 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 )
 
-func newSubscriber(t *testing.T, store *eventlog.Store, cfg eventlog.SubscriberConfig) *eventlog.Subscriber {
+func newSubscriber(t *testing.T, store *badgerlog.Store, cfg eventlog.SubscriberConfig) *eventlog.Subscriber {
 	t.Helper()
 	sub, err := eventlog.NewSubscriber(store, cfg)
 	if err != nil {

@@ -1,4 +1,4 @@
-package eventlog
+package badgerdb
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+	"github.com/hookd/hookd/eventlog"
 )
 
 // Badger tuning shared by the log and the views: sized for a service that
@@ -38,13 +39,13 @@ const (
 	valueLogFileSize = 64 << 20
 )
 
-// BadgerOptions returns hookd's Badger options for a database in dir,
+// Options returns hookd's Badger options for a database in dir,
 // logging through logger under the given component name. Writes are not
 // synced one by one: callers that need durability call DB.Sync. Every
 // block and value read is checked against its checksum, so damage is a
 // read error rather than wrong bytes (whole files are checked before
 // opening, by CheckFiles: Badger's own check at open panics or skips).
-func BadgerOptions(dir string, logger *slog.Logger, component string) badger.Options {
+func Options(dir string, logger *slog.Logger, component string) badger.Options {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -69,23 +70,23 @@ func BadgerOptions(dir string, logger *slog.Logger, component string) badger.Opt
 // process at a time open a directory.
 var ErrInUse = errors.New("the directory is in use by another hookd process")
 
-// OpenBadger opens the database in dir with BadgerOptions; what names it in
+// Open opens the database in dir with Options; what names it in
 // errors ("event log", "views"). A directory another process holds fails at
 // once with an error wrapping ErrInUse.
-func OpenBadger(dir string, logger *slog.Logger, component, what string) (*badger.DB, error) {
-	return openBadger(BadgerOptions(dir, logger, component), what)
+func Open(dir string, logger *slog.Logger, component, what string) (*badger.DB, error) {
+	return OpenWith(Options(dir, logger, component), what)
 }
 
-// openBadger is OpenBadger with the options given (tests tune some). It
+// OpenWith is Open with the options given (the log tunes some). It
 // checks the files first (CheckFiles): a damaged file is an error wrapping
 // ErrDamaged, never a panic or a quietly emptier database.
-func openBadger(o badger.Options, what string) (db *badger.DB, err error) {
+func OpenWith(o badger.Options, what string) (db *badger.DB, err error) {
 	if err := CheckFiles(o.Dir, what); err != nil {
 		return nil, err
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			db, err = nil, &DamageError{What: what, Dir: o.Dir, Reason: "Badger could not open it: " + panicLine(r)}
+			db, err = nil, &eventlog.DamageError{What: what, Dir: o.Dir, Reason: "Badger could not open it: " + panicLine(r)}
 		}
 	}()
 	db, err = badger.Open(o)
@@ -99,7 +100,7 @@ func openBadger(o badger.Options, what string) (db *badger.DB, err error) {
 }
 
 // MaxTxnBytes is the most a caller should write in one transaction of a
-// database opened with BadgerOptions, counting keys and values up to the
+// database opened with Options, counting keys and values up to the
 // value threshold (larger values cost a pointer).
 func MaxTxnBytes() int { return maxTxnBytes }
 

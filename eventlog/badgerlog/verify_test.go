@@ -1,4 +1,4 @@
-package eventlog_test
+package badgerlog_test
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 )
 
 const otherTopic = "other.topic"
@@ -78,16 +79,16 @@ func copyDir(t *testing.T, src string) string {
 }
 
 // copyLog copies a closed log's directory to a new one and opens the copy.
-func copyLog(t *testing.T, src string) *eventlog.Store {
+func copyLog(t *testing.T, src string) *badgerlog.Store {
 	t.Helper()
 	store := openStore(t, copyDir(t, src))
 	t.Cleanup(func() { store.Close() })
 	return store
 }
 
-func verify(t *testing.T, store *eventlog.Store, topic string) eventlog.VerifyReport {
+func verify(t *testing.T, store *badgerlog.Store, topic string) eventlog.VerifyReport {
 	t.Helper()
-	rep, err := store.Verify(testContext(t), topic, nil)
+	rep, err := eventlog.Verify(testContext(t), store, topic, nil)
 	if err != nil {
 		t.Fatalf("Verify(%s): %v", topic, err)
 	}
@@ -114,7 +115,7 @@ func TestVerifyIntactLogAndChainFields(t *testing.T) {
 	defer store.Close()
 
 	var calls []uint64
-	rep, err := store.Verify(testContext(t), eventlog.Topic, func(done, total uint64) {
+	rep, err := eventlog.Verify(testContext(t), store, eventlog.Topic, func(done, total uint64) {
 		if total != head || done > total || (len(calls) > 0 && done < calls[len(calls)-1]) {
 			t.Errorf("progress(%d, %d) after %v; head %d", done, total, calls, head)
 		}
@@ -233,11 +234,11 @@ func TestVerifyFindsTampering(t *testing.T) {
 		t.Fatalf("head %d too small", head)
 	}
 	topic := eventlog.Topic
-	rewrite := func(seq uint64, f func([]byte) []byte) func(*eventlog.Store) error {
-		return func(s *eventlog.Store) error { return s.RewriteEntryForTest(topic, seq, f) }
+	rewrite := func(seq uint64, f func([]byte) []byte) func(*badgerlog.Store) error {
+		return func(s *badgerlog.Store) error { return s.RewriteEntryForTest(topic, seq, f) }
 	}
-	del := func(seqs ...uint64) func(*eventlog.Store) error {
-		return func(s *eventlog.Store) error {
+	del := func(seqs ...uint64) func(*badgerlog.Store) error {
+		return func(s *badgerlog.Store) error {
 			for _, seq := range seqs {
 				if err := s.DeleteEntryForTest(topic, seq); err != nil {
 					return err
@@ -250,11 +251,11 @@ func TestVerifyFindsTampering(t *testing.T) {
 	forge := func(seq uint64) func([]byte) []byte {
 		return func(b []byte) []byte {
 			b = bytes.Replace(b, []byte(`"pad"`), []byte(`"PAD"`), 1)
-			return eventlog.RehashEntryForTest(seq, b)
+			return badgerlog.RehashEntryForTest(seq, b)
 		}
 	}
-	both := func(fs ...func(*eventlog.Store) error) func(*eventlog.Store) error {
-		return func(s *eventlog.Store) error {
+	both := func(fs ...func(*badgerlog.Store) error) func(*badgerlog.Store) error {
+		return func(s *badgerlog.Store) error {
 			for _, f := range fs {
 				if err := f(s); err != nil {
 					return err
@@ -263,8 +264,8 @@ func TestVerifyFindsTampering(t *testing.T) {
 			return nil
 		}
 	}
-	swap := func(a, b uint64) func(*eventlog.Store) error {
-		return func(s *eventlog.Store) error {
+	swap := func(a, b uint64) func(*badgerlog.Store) error {
+		return func(s *badgerlog.Store) error {
 			var va []byte
 			if err := s.RewriteEntryForTest(topic, a, func(v []byte) []byte { va = bytes.Clone(v); return v }); err != nil {
 				return err
@@ -279,38 +280,38 @@ func TestVerifyFindsTampering(t *testing.T) {
 
 	cases := []struct {
 		name     string
-		tamper   func(*eventlog.Store) error
+		tamper   func(*badgerlog.Store) error
 		wantSeq  uint64
 		wantKind eventlog.BreakKind
 		wantText string
 	}{
 		{"payload byte changed", rewrite(k, flip(-3)), k, eventlog.BreakHash, "hash mismatch"},
-		{"time changed", rewrite(k, flip(eventlog.EntryBodyAtForTest+7)), k, eventlog.BreakHash, "hash mismatch"},
-		{"uuid changed", rewrite(k, flip(eventlog.EntryBodyAtForTest+9)), k, eventlog.BreakHash, "hash mismatch"},
-		{"stored hash changed", rewrite(k, flip(eventlog.EntryHashAtForTest)), k, eventlog.BreakHash, "hash mismatch"},
+		{"time changed", rewrite(k, flip(badgerlog.EntryBodyAtForTest+7)), k, eventlog.BreakHash, "hash mismatch"},
+		{"uuid changed", rewrite(k, flip(badgerlog.EntryBodyAtForTest+9)), k, eventlog.BreakHash, "hash mismatch"},
+		{"stored hash changed", rewrite(k, flip(badgerlog.EntryHashAtForTest)), k, eventlog.BreakHash, "hash mismatch"},
 		{"payload changed and its hash recomputed", rewrite(k, forge(k)), k + 1, eventlog.BreakPrevHash, fmt.Sprintf("entry %d's hash is", k)},
-		{"prev hash changed", rewrite(k, flip(eventlog.EntryPrevAtForTest+5)), k, eventlog.BreakPrevHash, "prev-hash mismatch"},
+		{"prev hash changed", rewrite(k, flip(badgerlog.EntryPrevAtForTest+5)), k, eventlog.BreakPrevHash, "prev-hash mismatch"},
 		{"prev hash changed and hash recomputed", rewrite(k, func(b []byte) []byte {
-			return eventlog.RehashEntryForTest(k, flip(eventlog.EntryPrevAtForTest)(b))
+			return badgerlog.RehashEntryForTest(k, flip(badgerlog.EntryPrevAtForTest)(b))
 		}), k, eventlog.BreakPrevHash, "prev-hash mismatch"},
 		{"entry deleted", del(k), k, eventlog.BreakGap, fmt.Sprintf("entry %d is missing (the next entry is %d)", k, k+1)},
 		{"two entries deleted", del(k, k+1), k, eventlog.BreakGap, fmt.Sprintf("entries %d to %d are missing", k, k+1)},
 		{"first entry deleted", del(1), 1, eventlog.BreakGap, "entry 1 is missing"},
 		{"format byte changed", rewrite(k, func(b []byte) []byte { b[0] = 1; return b }), k, eventlog.BreakUndecodable, "does not decode"},
-		{"entry truncated", rewrite(k, func(b []byte) []byte { return b[:eventlog.EntryBodyAtForTest+10] }), k, eventlog.BreakUndecodable, "does not decode"},
+		{"entry truncated", rewrite(k, func(b []byte) []byte { return b[:badgerlog.EntryBodyAtForTest+10] }), k, eventlog.BreakUndecodable, "does not decode"},
 		{"entry emptied", rewrite(k, func([]byte) []byte { return []byte{} }), k, eventlog.BreakUndecodable, "does not decode"},
 		{"first entry changed", rewrite(1, flip(-2)), 1, eventlog.BreakHash, "hash mismatch"},
 		{"first entry linked to non-zero", rewrite(1, func(b []byte) []byte {
-			return eventlog.RehashEntryForTest(1, flip(eventlog.EntryPrevAtForTest)(b))
+			return badgerlog.RehashEntryForTest(1, flip(badgerlog.EntryPrevAtForTest)(b))
 		}), 1, eventlog.BreakPrevHash, "want 32 zero bytes"},
 		{"last entry changed", rewrite(head, flip(-2)), head, eventlog.BreakHash, "hash mismatch"},
 		{"two entries swapped", swap(k, k+1), k, eventlog.BreakPrevHash, "prev-hash mismatch"},
-		{"entry replayed over the next", func(s *eventlog.Store) error {
+		{"entry replayed over the next", func(s *badgerlog.Store) error {
 			var v []byte
 			if err := s.RewriteEntryForTest(topic, k, func(b []byte) []byte { v = bytes.Clone(b); return b }); err != nil {
 				return err
 			}
-			return s.RewriteEntryForTest(topic, k+1, func([]byte) []byte { return eventlog.RehashEntryForTest(k+1, v) })
+			return s.RewriteEntryForTest(topic, k+1, func([]byte) []byte { return badgerlog.RehashEntryForTest(k+1, v) })
 		}, k + 1, eventlog.BreakPrevHash, "prev-hash mismatch"},
 		{"first of two changes is reported", both(rewrite(k, flip(-3)), rewrite(k+5, flip(-3))), k, eventlog.BreakHash, ""},
 		{"change before an undecodable entry in the same batch", both(rewrite(k, flip(-3)), rewrite(k+5, func(b []byte) []byte { return b[:3] })), k, eventlog.BreakHash, ""},
@@ -385,10 +386,10 @@ func TestVerifyAnchorsCatchRewritesFromTheEnd(t *testing.T) {
 			if seq == head-5 {
 				b = bytes.Replace(b, []byte(`"pad"`), []byte(`"PAD"`), 1)
 			} else {
-				copy(b[eventlog.EntryPrevAtForTest:], prev[:])
+				copy(b[badgerlog.EntryPrevAtForTest:], prev[:])
 			}
-			b = eventlog.RehashEntryForTest(seq, b)
-			copy(prev[:], b[eventlog.EntryHashAtForTest:eventlog.EntryBodyAtForTest])
+			b = badgerlog.RehashEntryForTest(seq, b)
+			copy(prev[:], b[badgerlog.EntryHashAtForTest:badgerlog.EntryBodyAtForTest])
 			return b
 		})
 		if err != nil {
@@ -410,7 +411,7 @@ func TestReaderStopsAtUndecodableEntry(t *testing.T) {
 	if err := store.RewriteEntryForTest(eventlog.Topic, 6, func(b []byte) []byte { return b[:4] }); err != nil {
 		t.Fatal(err)
 	}
-	r := store.NewReader(eventlog.Topic, 1)
+	r := eventlog.NewReader(store, eventlog.Topic, 1)
 	var last uint64
 	for r.Next(testContext(t)) {
 		last = r.Entry().Seq
@@ -429,10 +430,10 @@ func TestVerifyStopsOnCancelledContext(t *testing.T) {
 	publishN(t, store, "c", 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := store.Verify(ctx, eventlog.Topic, nil); !errors.Is(err, context.Canceled) {
+	if _, err := eventlog.Verify(ctx, store, eventlog.Topic, nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Verify with a cancelled context: %v, want context.Canceled", err)
 	}
-	if _, err := store.Verify(testContext(t), "", nil); err == nil {
+	if _, err := eventlog.Verify(testContext(t), store, "", nil); err == nil {
 		t.Fatal("Verify of an invalid topic: no error")
 	}
 }

@@ -1,4 +1,4 @@
-package eventlog_test
+package badgerlog_test
 
 import (
 	"errors"
@@ -13,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 )
 
 func TestAppendAfterStoreCloseIsErrClosed(t *testing.T) {
@@ -28,10 +29,10 @@ func TestAppendAfterStoreCloseIsErrClosed(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	if _, err := store.Append(testContext(t), eventlog.Topic, eventlog.AppendMessage{UUID: "x", Payload: []byte("{}")}); !errors.Is(err, eventlog.ErrClosed) {
-		t.Fatalf("Store.Append after Close: err = %v, want ErrClosed", err)
+		t.Fatalf("Store.Append after Close: err = %v, want eventlog.ErrClosed", err)
 	}
 	if err := pub.Publish(eventlog.Topic, newMsg("after-close")); !errors.Is(err, eventlog.ErrClosed) {
-		t.Fatalf("Publish after Store.Close: err = %v, want ErrClosed", err)
+		t.Fatalf("Publish after Store.Close: err = %v, want eventlog.ErrClosed", err)
 	}
 }
 
@@ -48,7 +49,7 @@ func TestPublisherCloseDoesNotCloseStore(t *testing.T) {
 		t.Fatalf("Publisher.Close: %v", err)
 	}
 	if _, err := first.Append(ctx, eventlog.Topic, newMsg("b")); !errors.Is(err, eventlog.ErrClosed) {
-		t.Fatalf("Append on closed publisher: err = %v, want ErrClosed", err)
+		t.Fatalf("Append on closed publisher: err = %v, want eventlog.ErrClosed", err)
 	}
 
 	second := eventlog.NewPublisher(store)
@@ -154,7 +155,7 @@ func TestAppendsRacingCloseAreAnsweredAndDurable(t *testing.T) {
 					return
 				}
 				if err != nil {
-					t.Errorf("append %s: %v (want success or ErrClosed)", id, err)
+					t.Errorf("append %s: %v (want success or eventlog.ErrClosed)", id, err)
 					return
 				}
 				mu.Lock()
@@ -209,12 +210,12 @@ func TestOpenSameDirTwiceInProcess(t *testing.T) {
 	defer store.Close()
 
 	type result struct {
-		s   *eventlog.Store
+		s   *badgerlog.Store
 		err error
 	}
 	ch := make(chan result, 1)
 	go func() {
-		s, err := eventlog.Open(dir, eventlog.Options{})
+		s, err := badgerlog.Open(dir, badgerlog.Options{})
 		ch <- result{s, err}
 	}()
 	var r result

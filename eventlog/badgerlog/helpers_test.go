@@ -1,4 +1,4 @@
-package eventlog_test
+package badgerlog_test
 
 import (
 	"context"
@@ -9,15 +9,16 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 )
 
 // waitLimit bounds every wait in these tests; nothing legitimately takes
 // this long, so hitting it means a hang, not a slow machine.
 const waitLimit = 10 * time.Second
 
-func openStore(t *testing.T, dir string) *eventlog.Store {
+func openStore(t *testing.T, dir string) *badgerlog.Store {
 	t.Helper()
-	s, err := eventlog.Open(dir, eventlog.Options{})
+	s, err := badgerlog.Open(dir, badgerlog.Options{})
 	if err != nil {
 		t.Fatalf("Open(%s): %v", dir, err)
 	}
@@ -49,7 +50,7 @@ func payloadFor(id string) []byte {
 }
 
 // publishN appends n messages with UUIDs prefix-1..prefix-n and returns them.
-func publishN(t *testing.T, store *eventlog.Store, prefix string, n int) []*message.Message {
+func publishN(t *testing.T, store *badgerlog.Store, prefix string, n int) []*message.Message {
 	t.Helper()
 	pub := eventlog.NewPublisher(store)
 	msgs := make([]*message.Message, n)
@@ -78,10 +79,10 @@ func recv(t *testing.T, ch <-chan *message.Message) *message.Message {
 	return nil
 }
 
-func readAll(t *testing.T, store *eventlog.Store) []eventlog.Entry {
+func readAll(t *testing.T, store *badgerlog.Store) []eventlog.Entry {
 	t.Helper()
 	var out []eventlog.Entry
-	r := store.NewReader(eventlog.Topic, 1)
+	r := eventlog.NewReader(store, eventlog.Topic, 1)
 	for r.Next(testContext(t)) {
 		out = append(out, r.Entry())
 	}

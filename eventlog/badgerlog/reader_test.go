@@ -1,4 +1,4 @@
-package eventlog_test
+package badgerlog_test
 
 import (
 	"fmt"
@@ -9,10 +9,11 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 )
 
 // appendBulk appends n messages in one atomic Append, named bulk-1..bulk-n.
-func appendBulk(t *testing.T, store *eventlog.Store, n int) {
+func appendBulk(t *testing.T, store *badgerlog.Store, n int) {
 	t.Helper()
 	msgs := make([]*message.Message, n)
 	for i := range msgs {
@@ -60,7 +61,7 @@ func TestReaderReplaysFromAnySequence(t *testing.T) {
 	for _, from := range []uint64{0, 1, 2, 1024, 1025, 1300, n, n + 1, n + 100} {
 		t.Run(fmt.Sprint("from=", from), func(t *testing.T) {
 			want := max(from, 1)
-			r := store.NewReader(eventlog.Topic, from)
+			r := eventlog.NewReader(store, eventlog.Topic, from)
 			ctx := testContext(t)
 			for r.Next(ctx) {
 				checkBulkEntry(t, r.Entry(), want)
@@ -87,7 +88,7 @@ func TestReaderSeesLaterAppends(t *testing.T) {
 	store := openStore(t, t.TempDir())
 	defer store.Close()
 	ctx := testContext(t)
-	r := store.NewReader(eventlog.Topic, 1)
+	r := eventlog.NewReader(store, eventlog.Topic, 1)
 	if r.Next(ctx) {
 		t.Fatal("Next on an empty log returned an entry")
 	}

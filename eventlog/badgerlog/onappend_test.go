@@ -1,4 +1,4 @@
-package eventlog_test
+package badgerlog_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 )
 
 // appendCall is one call of Options.OnAppend.
@@ -44,14 +45,14 @@ func (c *appendCalls) take() []appendCall {
 func TestOnAppendSeesEveryAppendCallWithItsEntriesDurationAndError(t *testing.T) {
 	ctx := testContext(t)
 	calls := &appendCalls{}
-	var store *eventlog.Store
+	var store *badgerlog.Store
 	var headAtCall []uint64
 	onAppend := func(entries int, d time.Duration, err error) {
 		h, _ := store.Head(eventlog.Topic)
 		headAtCall = append(headAtCall, h) // Appends below are sequential.
 		calls.record(entries, d, err)
 	}
-	store, err := eventlog.Open(t.TempDir(), eventlog.Options{OnAppend: onAppend})
+	store, err := badgerlog.Open(t.TempDir(), badgerlog.Options{OnAppend: onAppend})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -101,16 +102,16 @@ func TestOnAppendSeesEveryAppendCallWithItsEntriesDurationAndError(t *testing.T)
 	if len(got) != 2 || got[0].entries != 2 || got[1].entries != 1 ||
 		!errors.Is(got[0].err, eventlog.ErrUnavailable) || !errors.Is(got[1].err, eventlog.ErrUnavailable) ||
 		got[0].err != err1 || got[1].err != err2 {
-		t.Errorf("OnAppend calls on a failed log %+v, want two wrapping ErrUnavailable (the callers got %v, %v)", got, err1, err2)
+		t.Errorf("OnAppend calls on a failed log %+v, want two wrapping eventlog.ErrUnavailable (the callers got %v, %v)", got, err1, err2)
 	}
 
 	if err := store.Close(); err != nil {
 		t.Logf("Close after the failure: %v", err)
 	}
 	if _, err := store.Append(ctx, eventlog.Topic, msg("closed")); !errors.Is(err, eventlog.ErrClosed) {
-		t.Fatalf("Append on a closed store: %v, want ErrClosed", err)
+		t.Fatalf("Append on a closed store: %v, want eventlog.ErrClosed", err)
 	}
 	if got := calls.take(); len(got) != 1 || !errors.Is(got[0].err, eventlog.ErrClosed) {
-		t.Errorf("OnAppend calls on a closed log %+v, want one with ErrClosed", got)
+		t.Errorf("OnAppend calls on a closed log %+v, want one with eventlog.ErrClosed", got)
 	}
 }

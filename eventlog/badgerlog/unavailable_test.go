@@ -1,4 +1,4 @@
-package eventlog_test
+package badgerlog_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 )
 
 // TestAppendsAfterAFailedCommitWrapErrUnavailableUntilReopened makes Badger
@@ -23,7 +24,7 @@ func TestAppendsAfterAFailedCommitWrapErrUnavailableUntilReopened(t *testing.T) 
 		return eventlog.AppendMessage{UUID: id, Payload: []byte(`{"id":"` + id + `"}`)}
 	}
 
-	store, err := eventlog.Open(dir, eventlog.Options{})
+	store, err := badgerlog.Open(dir, badgerlog.Options{})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -42,7 +43,7 @@ func TestAppendsAfterAFailedCommitWrapErrUnavailableUntilReopened(t *testing.T) 
 	if !errors.Is(err, eventlog.ErrUnavailable) {
 		sw.Cancel()
 		_ = store.Close()
-		t.Fatalf("Append while Badger refuses writes: err = %v, want one wrapping ErrUnavailable", err)
+		t.Fatalf("Append while Badger refuses writes: err = %v, want one wrapping eventlog.ErrUnavailable", err)
 	}
 	sw.Cancel() // Badger takes writes again...
 
@@ -50,7 +51,7 @@ func TestAppendsAfterAFailedCommitWrapErrUnavailableUntilReopened(t *testing.T) 
 	for _, id := range []string{"refused-2", "refused-3"} {
 		if _, err := store.Append(ctx, eventlog.Topic, msg(id)); !errors.Is(err, eventlog.ErrUnavailable) {
 			_ = store.Close()
-			t.Fatalf("Append %s after the failure: err = %v, want one wrapping ErrUnavailable", id, err)
+			t.Fatalf("Append %s after the failure: err = %v, want one wrapping eventlog.ErrUnavailable", id, err)
 		}
 	}
 	if err := store.Close(); err != nil {
@@ -59,13 +60,13 @@ func TestAppendsAfterAFailedCommitWrapErrUnavailableUntilReopened(t *testing.T) 
 
 	// Reopened: what was acknowledged is there, nothing refused is, and
 	// appends work again.
-	store, err = eventlog.Open(dir, eventlog.Options{})
+	store, err = badgerlog.Open(dir, badgerlog.Options{})
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
 	defer store.Close()
 	var ids []string
-	r := store.NewReader(eventlog.Topic, 1)
+	r := eventlog.NewReader(store, eventlog.Topic, 1)
 	for r.Next(ctx) {
 		ids = append(ids, r.Entry().UUID)
 	}

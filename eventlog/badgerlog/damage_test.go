@@ -1,4 +1,4 @@
-package eventlog_test
+package badgerlog_test
 
 import (
 	"errors"
@@ -9,15 +9,16 @@ import (
 	"testing"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 )
 
 // openMarked opens the log in dir/log with its head mark in dir/head, as
 // serve does.
-func openMarked(dir string) (*eventlog.Store, error) {
-	return eventlog.Open(filepath.Join(dir, "log"), eventlog.Options{HeadFile: filepath.Join(dir, "head"), CheckHead: true})
+func openMarked(dir string) (*badgerlog.Store, error) {
+	return badgerlog.Open(filepath.Join(dir, "log"), badgerlog.Options{HeadFile: filepath.Join(dir, "head"), CheckHead: true})
 }
 
-func appendN(t *testing.T, s *eventlog.Store, prefix string, n int) {
+func appendN(t *testing.T, s *badgerlog.Store, prefix string, n int) {
 	t.Helper()
 	for i := range n {
 		// Every 40th payload is over the value threshold, so it goes to the value log.
@@ -31,7 +32,7 @@ func appendN(t *testing.T, s *eventlog.Store, prefix string, n int) {
 	}
 }
 
-func mustOpenMarked(t *testing.T, dir string) *eventlog.Store {
+func mustOpenMarked(t *testing.T, dir string) *badgerlog.Store {
 	t.Helper()
 	s, err := openMarked(dir)
 	if err != nil {
@@ -43,7 +44,7 @@ func mustOpenMarked(t *testing.T, dir string) *eventlog.Store {
 func requireDamaged(t *testing.T, err error, want ...string) {
 	t.Helper()
 	if !errors.Is(err, eventlog.ErrDamaged) {
-		t.Fatalf("open: got %v, want an error wrapping ErrDamaged", err)
+		t.Fatalf("open: got %v, want an error wrapping eventlog.ErrDamaged", err)
 	}
 	for _, w := range want {
 		if !strings.Contains(err.Error(), w) {
@@ -64,7 +65,7 @@ func TestHeadMarkCatchesShorterAndRewrittenLogs(t *testing.T) {
 	s = mustOpenMarked(t, dir)
 	appendN(t, s, "b", 50)
 	s.Close()
-	m, ok, err := eventlog.ReadHeadMark(filepath.Join(dir, "head"))
+	m, ok, err := badgerlog.ReadHeadMark(filepath.Join(dir, "head"))
 	if err != nil || !ok || m.Seq != 100 {
 		t.Fatalf("head mark after 100 appends: %+v, %v, %v", m, ok, err)
 	}
@@ -86,7 +87,7 @@ func TestHeadMarkCatchesShorterAndRewrittenLogs(t *testing.T) {
 		if err := os.CopyFS(filepath.Join(d, "log"), os.DirFS(old)); err != nil {
 			t.Fatal(err)
 		}
-		other, err := eventlog.Open(filepath.Join(d, "log"), eventlog.Options{})
+		other, err := badgerlog.Open(filepath.Join(d, "log"), badgerlog.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,11 +126,11 @@ func TestHeadMarkVerifiesEntriesAfterIt(t *testing.T) {
 	intact := copyDir(t, dir)
 
 	// Entry 30, after the mark, changed: the chain from the mark breaks.
-	raw, err := eventlog.Open(filepath.Join(dir, "log"), eventlog.Options{})
+	raw, err := badgerlog.Open(filepath.Join(dir, "log"), badgerlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := raw.RewriteEntryForTest(eventlog.Topic, 30, flip(eventlog.EntryBodyAtForTest+9)); err != nil {
+	if err := raw.RewriteEntryForTest(eventlog.Topic, 30, flip(badgerlog.EntryBodyAtForTest+9)); err != nil {
 		t.Fatal(err)
 	}
 	raw.Close()
@@ -138,7 +139,7 @@ func TestHeadMarkVerifiesEntriesAfterIt(t *testing.T) {
 
 	s = mustOpenMarked(t, intact)
 	defer s.Close()
-	if m, _, _ := eventlog.ReadHeadMark(filepath.Join(intact, "head")); m.Seq != 40 {
+	if m, _, _ := badgerlog.ReadHeadMark(filepath.Join(intact, "head")); m.Seq != 40 {
 		t.Fatalf("after verifying entries 21 to 40 the mark is at %d, want 40", m.Seq)
 	}
 }
@@ -209,7 +210,7 @@ func TestDamagedFilesAreRefused(t *testing.T) {
 			requireDamaged(t, err, c.want)
 			// The log tools open without the mark check; the files are
 			// still refused, never a panic.
-			_, err = eventlog.Open(filepath.Join(d, "log"), eventlog.Options{})
+			_, err = badgerlog.Open(filepath.Join(d, "log"), badgerlog.Options{})
 			requireDamaged(t, err, c.want)
 		})
 	}
@@ -221,7 +222,7 @@ func TestAdmitHoldsAppends(t *testing.T) {
 	full := errors.New("the disk is full")
 	var refuse bool
 	var asked []int
-	s, err := eventlog.Open(t.TempDir(), eventlog.Options{Admit: func(n int) error {
+	s, err := badgerlog.Open(t.TempDir(), badgerlog.Options{Admit: func(n int) error {
 		asked = append(asked, n)
 		if refuse {
 			return full
@@ -236,7 +237,7 @@ func TestAdmitHoldsAppends(t *testing.T) {
 	refuse = true
 	_, err = s.Append(testContext(t), eventlog.Topic, eventlog.AppendMessage{UUID: "x", Payload: []byte(`{}`)})
 	if !errors.Is(err, eventlog.ErrHeld) || !errors.Is(err, full) {
-		t.Fatalf("append while refused: %v, want ErrHeld wrapping the reason", err)
+		t.Fatalf("append while refused: %v, want eventlog.ErrHeld wrapping the reason", err)
 	}
 	if h, _ := s.Head(eventlog.Topic); h != 3 {
 		t.Fatalf("head after a refused append: %d, want 3", h)
@@ -262,12 +263,12 @@ func TestVerifierStopsAppendsOnABrokenLink(t *testing.T) {
 	s := mustOpenMarked(t, dir)
 	defer s.Close()
 	appendN(t, s, "a", 50)
-	v := eventlog.NewVerifier(s, 0, nil)
+	v := eventlog.NewVerifier(s, s.Dir(), 0, nil)
 	v.Run(testContext(t))
 	if head, _, damage := v.Status(); damage != nil || head != 50 {
 		t.Fatalf("intact log: verified head %d, damage %v", head, damage)
 	}
-	if err := s.RewriteEntryForTest(eventlog.Topic, 10, flip(eventlog.EntryBodyAtForTest+9)); err != nil {
+	if err := s.RewriteEntryForTest(eventlog.Topic, 10, flip(badgerlog.EntryBodyAtForTest+9)); err != nil {
 		t.Fatal(err)
 	}
 	v.Run(testContext(t))
@@ -277,6 +278,6 @@ func TestVerifierStopsAppendsOnABrokenLink(t *testing.T) {
 	}
 	_, err := s.Append(testContext(t), eventlog.Topic, eventlog.AppendMessage{UUID: "after", Payload: []byte(`{}`)})
 	if !errors.Is(err, eventlog.ErrDamaged) {
-		t.Fatalf("append after the damage was found: %v, want ErrDamaged", err)
+		t.Fatalf("append after the damage was found: %v, want eventlog.ErrDamaged", err)
 	}
 }

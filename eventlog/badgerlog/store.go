@@ -1,4 +1,4 @@
-package eventlog
+package badgerlog
 
 import (
 	"context"
@@ -6,35 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/badgerdb"
 )
-
-// Topic is the one topic hookd appends all of its events to.
-const Topic = "hookd.events"
-
-// ErrClosed is returned by operations on a closed Store, Publisher or Subscriber.
-var ErrClosed = errors.New("eventlog: closed")
-
-// ErrHeld wraps the refusal of an append by Options.Admit (the disk is
-// nearly full): nothing of it was written, and the store takes appends
-// again once Admit does.
-var ErrHeld = errors.New("eventlog: appends are held")
-
-// ErrUnavailable wraps failures to make an append durable: the caller's
-// events may or may not be in the log, and the store refuses further
-// appends until it is reopened.
-var ErrUnavailable = errors.New("eventlog: log unavailable")
 
 // Options tune a Store. The zero value is usable.
 type Options struct {
 	// Logger receives the store's and Badger's logs. Default: discard.
 	Logger *slog.Logger
 	// MaxGroupBytes caps what one group commit writes, as estimated by
-	// TxnCost. Default MaxTxnBytes().
+	// badgerdb.TxnCost. Default badgerdb.MaxTxnBytes().
 	MaxGroupBytes int
 	// MaxGroupEntries caps the entries one group commit writes. Default 4096.
 	MaxGroupEntries int
@@ -44,8 +29,8 @@ type Options struct {
 	// it must be quick and safe for concurrent use.
 	OnAppend func(entries int, d time.Duration, err error)
 	// ValueLogGCInterval is how often the log's value log is
-	// garbage-collected (see ValueLogGC). Default
-	// DefaultValueLogGCInterval; negative: never.
+	// garbage-collected (see badgerdb.ValueLogGC). Default
+	// badgerdb.DefaultValueLogGCInterval; negative: never.
 	ValueLogGCInterval time.Duration
 	// Admit, if set, is asked before every append with its estimated
 	// bytes; an error refuses the append (wrapped in ErrHeld) before
@@ -71,13 +56,13 @@ func (o *Options) setDefaults() {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.MaxGroupBytes <= 0 {
-		o.MaxGroupBytes = maxTxnBytes
+		o.MaxGroupBytes = badgerdb.MaxTxnBytes()
 	}
 	if o.MaxGroupEntries <= 0 {
 		o.MaxGroupEntries = 4096
 	}
 	if o.ValueLogGCInterval == 0 {
-		o.ValueLogGCInterval = DefaultValueLogGCInterval
+		o.ValueLogGCInterval = badgerdb.DefaultValueLogGCInterval
 	}
 }
 
@@ -87,7 +72,7 @@ type Store struct {
 	db     *badger.DB
 	opts   Options
 	logger *slog.Logger
-	gc     *ValueLogGC
+	gc     *badgerdb.ValueLogGC
 
 	appends chan *appendRequest
 	closing chan struct{}
@@ -99,10 +84,10 @@ type Store struct {
 	closed bool
 
 	mu      sync.Mutex
-	heads   map[string]uint64         // committed head per topic
-	hashes  map[string][HashSize]byte // hash of the entry at heads[topic], where the chain goes on (commit loop only)
-	changed chan struct{}             // closed and replaced after every commit
-	failure error                     // sticky: set when a commit could not be made durable, or by Refuse
+	heads   map[string]uint64                  // committed head per topic
+	hashes  map[string][eventlog.HashSize]byte // hash of the entry at heads[topic], where the chain goes on (commit loop only)
+	changed chan struct{}                      // closed and replaced after every commit
+	failure error                              // sticky: set when a commit could not be made durable, or by Refuse
 
 	markSignal chan struct{} // a commit happened (nil without a HeadFile)
 	markDone   chan struct{} // closed when the head mark's writer has stopped
@@ -110,6 +95,7 @@ type Store struct {
 
 type appendRequest struct {
 	topic string
+	last  *uint64 // AppendAt's condition: the head it expects, or nil
 	msgs  []appendMsg
 	bytes int
 	done  chan appendResult
@@ -131,11 +117,11 @@ type appendResult struct {
 func Open(dir string, opts Options) (*Store, error) {
 	opts.setDefaults()
 	// Durability comes from one explicit Sync per group commit.
-	bo := BadgerOptions(dir, opts.Logger, "badger-log")
+	bo := badgerdb.Options(dir, opts.Logger, "badger-log")
 	if opts.tuneBadger != nil {
 		bo = opts.tuneBadger(bo)
 	}
-	db, err := openBadger(bo, "event log")
+	db, err := badgerdb.OpenWith(bo, "event log")
 	if err != nil {
 		return nil, err
 	}
@@ -148,11 +134,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		closing:  make(chan struct{}),
 		done:     make(chan struct{}),
 		heads:    map[string]uint64{},
-		hashes:   map[string][HashSize]byte{},
+		hashes:   map[string][eventlog.HashSize]byte{},
 		changed:  make(chan struct{}),
 	}
 	if opts.HeadFile != "" {
-		written, err := s.head(Topic)
+		written, err := s.head(eventlog.Topic)
 		if err == nil && opts.CheckHead {
 			err = s.checkHead(context.Background())
 		}
@@ -165,7 +151,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	} else {
 		close(s.markDone)
 	}
-	s.gc = StartValueLogGC(db, opts.ValueLogGCInterval, opts.Logger.With("component", "value-log-gc"), "event log")
+	s.gc = badgerdb.StartValueLogGC(db, opts.ValueLogGCInterval, opts.Logger.With("component", "value-log-gc"), "event log")
 	go s.commitLoop()
 	return s, nil
 }
@@ -193,11 +179,23 @@ func (s *Store) DB() *badger.DB { return s.db }
 
 // Append writes msgs to the end of topic as one atomic, durable group and
 // returns their sequences. It returns only after the entries are fsynced.
-func (s *Store) Append(ctx context.Context, topic string, msgs ...AppendMessage) (seqs []uint64, err error) {
+func (s *Store) Append(ctx context.Context, topic string, msgs ...eventlog.AppendMessage) (seqs []uint64, err error) {
+	return s.append(ctx, topic, nil, msgs)
+}
+
+// AppendAt is Append if topic's head is last when the group is written,
+// and otherwise appends nothing and returns an error wrapping
+// eventlog.ErrConflict. The commit loop is the one writer, so the check
+// and the write cannot interleave with another append of this store.
+func (s *Store) AppendAt(ctx context.Context, topic string, last uint64, msgs ...eventlog.AppendMessage) ([]uint64, error) {
+	return s.append(ctx, topic, &last, msgs)
+}
+
+func (s *Store) append(ctx context.Context, topic string, last *uint64, msgs []eventlog.AppendMessage) (seqs []uint64, err error) {
 	if s.opts.OnAppend != nil && len(msgs) > 0 {
 		defer func(start time.Time) { s.opts.OnAppend(len(msgs), time.Since(start), err) }(time.Now())
 	}
-	if err := validTopic(topic); err != nil {
+	if err := eventlog.ValidTopic(topic); err != nil {
 		return nil, err
 	}
 	if len(msgs) == 0 {
@@ -209,18 +207,18 @@ func (s *Store) Append(ctx context.Context, topic string, msgs ...AppendMessage)
 			n += len(m.Payload) + len(m.UUID) + hashedHeaderBytes(m.Metadata)
 		}
 		if err := s.opts.Admit(n); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrHeld, err)
+			return nil, fmt.Errorf("%w: %w", eventlog.ErrHeld, err)
 		}
 	}
-	req := &appendRequest{topic: topic, msgs: make([]appendMsg, len(msgs)), done: make(chan appendResult, 1)}
+	req := &appendRequest{topic: topic, last: last, msgs: make([]appendMsg, len(msgs)), done: make(chan appendResult, 1)}
 	for i, m := range msgs {
 		req.msgs[i] = appendMsg{uuid: m.UUID, metadata: m.Metadata, payload: m.Payload}
-		req.bytes += TxnCost(len(topic)+10, len(m.Payload)+len(m.UUID)+hashedHeaderBytes(m.Metadata))
+		req.bytes += badgerdb.TxnCost(len(topic)+10, len(m.Payload)+len(m.UUID)+hashedHeaderBytes(m.Metadata))
 	}
 	s.sendMu.RLock()
 	if s.closed {
 		s.sendMu.RUnlock()
-		return nil, ErrClosed
+		return nil, eventlog.ErrClosed
 	}
 	select {
 	case s.appends <- req:
@@ -233,20 +231,6 @@ func (s *Store) Append(ctx context.Context, topic string, msgs ...AppendMessage)
 	// caller learns its outcome.
 	res := <-req.done
 	return res.seqs, res.err
-}
-
-// AppendMessage is one event to append.
-type AppendMessage struct {
-	UUID     string
-	Metadata map[string]string
-	Payload  []byte
-}
-
-func validTopic(topic string) error {
-	if topic == "" || strings.IndexByte(topic, 0) >= 0 {
-		return fmt.Errorf("eventlog: invalid topic %q", topic)
-	}
-	return nil
 }
 
 func (s *Store) commitLoop() {
@@ -309,17 +293,17 @@ func (s *Store) commitGroup(group []*appendRequest) {
 	// Heads and hashes advance here, on copies, and reach s.heads and
 	// s.hashes only once the group is committed.
 	heads := map[string]uint64{}
-	hashes := map[string][HashSize]byte{}
+	hashes := map[string][eventlog.HashSize]byte{}
 	for _, req := range group {
 		if _, ok := heads[req.topic]; !ok {
 			h, err := s.head(req.topic)
 			if err != nil {
-				s.fail(group, fmt.Errorf("%w: read head of %s: %w", ErrUnavailable, req.topic, err))
+				s.fail(group, fmt.Errorf("%w: read head of %s: %w", eventlog.ErrUnavailable, req.topic, err))
 				return
 			}
 			sum, err := s.lastHash(req.topic, h)
 			if err != nil {
-				s.fail(group, fmt.Errorf("%w: read the hash of %s's last entry %d: %w", ErrUnavailable, req.topic, h, err))
+				s.fail(group, fmt.Errorf("%w: read the hash of %s's last entry %d: %w", eventlog.ErrUnavailable, req.topic, h, err))
 				return
 			}
 			heads[req.topic] = h
@@ -331,13 +315,18 @@ func (s *Store) commitGroup(group []*appendRequest) {
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
 	var buf []byte
+	conflicts := make([]error, len(group))
 	for i, req := range group {
+		if req.last != nil && *req.last != heads[req.topic] {
+			conflicts[i] = fmt.Errorf("append to %s at %d: %w: its head is %d", req.topic, *req.last, eventlog.ErrConflict, heads[req.topic])
+			continue
+		}
 		seqs := make([]uint64, len(req.msgs))
 		for j, m := range req.msgs {
 			seq := heads[req.topic] + 1
 			heads[req.topic] = seq
 			seqs[j] = seq
-			buf, hashes[req.topic] = encodeEntry(buf[:0], seq, hashes[req.topic], m.uuid, now, m.metadata, m.payload)
+			buf, hashes[req.topic] = eventlog.MarshalEntry(buf[:0], seq, hashes[req.topic], m.uuid, now, m.metadata, m.payload)
 			val := make([]byte, len(buf))
 			copy(val, buf)
 			if err := txn.Set(entryKey(req.topic, seq), val); err != nil {
@@ -349,7 +338,7 @@ func (s *Store) commitGroup(group []*appendRequest) {
 		results[i] = seqs
 	}
 	if err := txn.Commit(); err != nil {
-		s.fail(group, fmt.Errorf("%w: commit: %w", ErrUnavailable, err))
+		s.fail(group, fmt.Errorf("%w: commit: %w", eventlog.ErrUnavailable, err))
 		return
 	}
 	if err := s.db.Sync(); err != nil {
@@ -358,7 +347,7 @@ func (s *Store) commitGroup(group []*appendRequest) {
 		s.mu.Lock()
 		s.advance(heads, hashes)
 		s.mu.Unlock()
-		s.fail(group, fmt.Errorf("%w: fsync: %w", ErrUnavailable, err))
+		s.fail(group, fmt.Errorf("%w: fsync: %w", eventlog.ErrUnavailable, err))
 		return
 	}
 	s.mu.Lock()
@@ -367,12 +356,12 @@ func (s *Store) commitGroup(group []*appendRequest) {
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
 	for i, req := range group {
-		req.done <- appendResult{seqs: results[i]}
+		req.done <- appendResult{seqs: results[i], err: conflicts[i]}
 	}
 }
 
 // advance records a committed group's heads and last hashes; s.mu is held.
-func (s *Store) advance(heads map[string]uint64, hashes map[string][HashSize]byte) {
+func (s *Store) advance(heads map[string]uint64, hashes map[string][eventlog.HashSize]byte) {
 	for t, h := range heads {
 		s.heads[t] = h
 		s.hashes[t] = hashes[t]
@@ -428,7 +417,7 @@ func (s *Store) head(topic string) (uint64, error) {
 // lastHash returns the hash of topic's entry at head (its committed head),
 // reading it from disk on first use; 32 zero bytes for an empty topic. Only
 // the commit loop calls it, after head.
-func (s *Store) lastHash(topic string, head uint64) ([HashSize]byte, error) {
+func (s *Store) lastHash(topic string, head uint64) ([eventlog.HashSize]byte, error) {
 	s.mu.Lock()
 	sum, ok := s.hashes[topic]
 	s.mu.Unlock()
@@ -441,7 +430,7 @@ func (s *Store) lastHash(topic string, head uint64) ([HashSize]byte, error) {
 			return err
 		}
 		return item.Value(func(v []byte) error {
-			sum, err = storedHash(head, v)
+			sum, err = eventlog.StoredHash(head, v)
 			return err
 		})
 	})
@@ -456,7 +445,7 @@ func (s *Store) lastHash(topic string, head uint64) ([HashSize]byte, error) {
 
 // Head returns the sequence of the last durable entry of topic (0 if empty).
 func (s *Store) Head(topic string) (uint64, error) {
-	if err := validTopic(topic); err != nil {
+	if err := eventlog.ValidTopic(topic); err != nil {
 		return 0, err
 	}
 	return s.head(topic)
@@ -484,7 +473,7 @@ func (s *Store) WaitFor(ctx context.Context, topic string, seq uint64) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.closing:
-			return ErrClosed
+			return eventlog.ErrClosed
 		}
 	}
 }
@@ -495,7 +484,7 @@ func (s *Store) WaitFor(ctx context.Context, topic string, seq uint64) error {
 func (s *Store) Err() error {
 	select {
 	case <-s.closing:
-		return ErrClosed
+		return eventlog.ErrClosed
 	default:
 	}
 	s.mu.Lock()
@@ -513,7 +502,7 @@ func (s *Store) Writable() error {
 	}
 	if s.opts.Admit != nil {
 		if err := s.opts.Admit(0); err != nil {
-			return fmt.Errorf("%w: %w", ErrHeld, err)
+			return fmt.Errorf("%w: %w", eventlog.ErrHeld, err)
 		}
 	}
 	return nil
@@ -577,10 +566,10 @@ func (s *Store) Offset(topic, group string) (uint64, error) {
 	return off, nil
 }
 
-// commitOffset records seq as a group's last acknowledged entry. It is not
+// CommitOffset records seq as a group's last acknowledged entry. It is not
 // fsynced on its own: after a crash a group may see an entry again, never
 // miss one (the next group commit's fsync makes it durable).
-func (s *Store) commitOffset(topic, group string, seq uint64) error {
+func (s *Store) CommitOffset(topic, group string, seq uint64) error {
 	err := s.db.Update(func(txn *badger.Txn) error {
 		return txn.Set(groupKey(topic, group), binary.BigEndian.AppendUint64(nil, seq))
 	})
@@ -593,7 +582,7 @@ func (s *Store) commitOffset(topic, group string, seq uint64) error {
 // hashedHeaderBytes estimates an entry's bytes besides UUID and payload:
 // format, hashes, time and metadata.
 func hashedHeaderBytes(md map[string]string) int {
-	n := 1 + 2*HashSize + 8 + 2
+	n := 1 + 2*eventlog.HashSize + 8 + 2
 	for k, v := range md {
 		n += len(k) + len(v) + 4
 	}
@@ -635,3 +624,6 @@ func (s *Store) State(name string) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// Dir is the log's directory (what errors about its damage name).
+func (s *Store) Dir() string { return s.db.Opts().Dir }

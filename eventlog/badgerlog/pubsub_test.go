@@ -1,4 +1,4 @@
-package eventlog_test
+package badgerlog_test
 
 import (
 	"testing"
@@ -7,12 +7,13 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 )
 
 // TestUniversalPubSub runs Watermill's own Pub/Sub suite over the Badger
 // log with the features it claims.
 func TestUniversalPubSub(t *testing.T) {
-	store, err := eventlog.Open(t.TempDir(), eventlog.Options{})
+	store, err := badgerlog.Open(t.TempDir(), badgerlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

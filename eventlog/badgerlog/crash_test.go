@@ -1,4 +1,4 @@
-package eventlog_test
+package badgerlog_test
 
 import (
 	"bufio"
@@ -18,6 +18,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/badgerlog"
 )
 
 // Environment of the helper process TestCrashHelperProcess.
@@ -44,7 +45,7 @@ func TestCrashHelperProcess(t *testing.T) {
 		return
 	}
 	if os.Getenv(crashModeEnv) == "open" {
-		s, err := eventlog.Open(dir, eventlog.Options{})
+		s, err := badgerlog.Open(dir, badgerlog.Options{})
 		if err != nil {
 			fmt.Printf("OPEN-ERR %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
 			os.Exit(0)
@@ -55,7 +56,7 @@ func TestCrashHelperProcess(t *testing.T) {
 	}
 
 	cycle := os.Getenv(crashCycleEnv)
-	store, err := eventlog.Open(dir, eventlog.Options{})
+	store, err := badgerlog.Open(dir, badgerlog.Options{})
 	if err != nil {
 		fmt.Printf("ERR open: %v\n", err)
 		os.Exit(2)
@@ -240,13 +241,13 @@ func TestCrashRecovery(t *testing.T) {
 			acked[a.uuid] = a.seq
 		}
 
-		store, err := eventlog.Open(dir, eventlog.Options{})
+		store, err := badgerlog.Open(dir, badgerlog.Options{})
 		if err != nil {
 			t.Fatalf("cycle %d: reopen after SIGKILL: %v", cycle, err)
 		}
 		head := verifyLog(t, store, cycle, acked)
 		// The hash chain survives the crash: no torn or orphaned link.
-		rep, err := store.Verify(testContext(t), eventlog.Topic, nil)
+		rep, err := eventlog.Verify(testContext(t), store, eventlog.Topic, nil)
 		if err != nil {
 			t.Fatalf("cycle %d: Verify: %v", cycle, err)
 		}
@@ -277,7 +278,7 @@ func TestCrashRecovery(t *testing.T) {
 
 // verifyLog checks the reopened log against everything acknowledged and
 // returns its head.
-func verifyLog(t *testing.T, store *eventlog.Store, cycle int, acked map[string]uint64) uint64 {
+func verifyLog(t *testing.T, store *badgerlog.Store, cycle int, acked map[string]uint64) uint64 {
 	t.Helper()
 	head, err := store.Head(eventlog.Topic)
 	if err != nil {

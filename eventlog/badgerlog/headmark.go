@@ -1,4 +1,4 @@
-package eventlog
+package badgerlog
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/internal/fsutil"
 )
 
@@ -21,7 +22,7 @@ import (
 // noticed on open instead of served as if nothing happened.
 type HeadMark struct {
 	Seq  uint64
-	Hash [HashSize]byte
+	Hash [eventlog.HashSize]byte
 	// Written is when the mark was written.
 	Written time.Time
 }
@@ -45,11 +46,11 @@ func ReadHeadMark(path string) (m HeadMark, ok bool, err error) {
 	}
 	var f headMarkFile
 	if err := json.Unmarshal(b, &f); err != nil || f.Format != 1 {
-		return m, false, fmt.Errorf("the log's head mark %s does not decode (%d bytes): %w", path, len(b), ErrDamaged)
+		return m, false, fmt.Errorf("the log's head mark %s does not decode (%d bytes): %w", path, len(b), eventlog.ErrDamaged)
 	}
 	h, err := hex.DecodeString(f.Hash)
-	if err != nil || len(h) != HashSize {
-		return m, false, fmt.Errorf("the log's head mark %s has a bad hash %q: %w", path, f.Hash, ErrDamaged)
+	if err != nil || len(h) != eventlog.HashSize {
+		return m, false, fmt.Errorf("the log's head mark %s has a bad hash %q: %w", path, f.Hash, eventlog.ErrDamaged)
 	}
 	m.Seq, m.Written = f.Sequence, f.Written
 	copy(m.Hash[:], h)
@@ -59,7 +60,7 @@ func ReadHeadMark(path string) (m HeadMark, ok bool, err error) {
 // WriteHeadMark replaces the mark at path, durably: a temporary file,
 // fsynced, renamed over the old one, and the directory fsynced.
 func WriteHeadMark(path string, m HeadMark) error {
-	b, err := json.Marshal(headMarkFile{Format: 1, Topic: Topic, Sequence: m.Seq, Hash: hex.EncodeToString(m.Hash[:]), Written: m.Written.UTC()})
+	b, err := json.Marshal(headMarkFile{Format: 1, Topic: eventlog.Topic, Sequence: m.Seq, Hash: hex.EncodeToString(m.Hash[:]), Written: m.Written.UTC()})
 	if err != nil {
 		return err
 	}
@@ -99,7 +100,7 @@ func (s *Store) markLoop(written uint64) {
 	defer close(s.markDone)
 	write := func() {
 		s.mu.Lock()
-		seq, sum, failed := s.heads[Topic], s.hashes[Topic], s.failure != nil
+		seq, sum, failed := s.heads[eventlog.Topic], s.hashes[eventlog.Topic], s.failure != nil
 		s.mu.Unlock()
 		if failed || seq <= written {
 			return // a failed store's head may not be on disk: keep the last mark
@@ -156,13 +157,13 @@ func (s *Store) CompareHeadMark(ctx context.Context) error {
 func (s *Store) compareMark(ctx context.Context) (mark HeadMark, ok bool, err error) {
 	dir := s.db.Opts().Dir
 	damaged := func(format string, args ...any) error {
-		return &DamageError{What: "event log", Dir: dir, Reason: fmt.Sprintf(format, args...)}
+		return &eventlog.DamageError{What: "event log", Dir: dir, Reason: fmt.Sprintf(format, args...)}
 	}
 	mark, ok, err = ReadHeadMark(s.opts.HeadFile)
 	if err != nil || !ok {
 		return mark, ok, err
 	}
-	head, err := s.head(Topic)
+	head, err := s.head(eventlog.Topic)
 	if err != nil {
 		return mark, ok, fmt.Errorf("read the log's head: %w", err)
 	}
@@ -171,7 +172,7 @@ func (s *Store) compareMark(ctx context.Context) (mark HeadMark, ok bool, err er
 			head, mark.Seq, mark.Written.UTC().Format(time.RFC3339), s.opts.HeadFile, mark.Seq-head)
 	}
 	if mark.Seq > 0 {
-		e, err := s.ReadEntry(ctx, Topic, mark.Seq)
+		e, err := s.ReadEntry(ctx, eventlog.Topic, mark.Seq)
 		if err != nil {
 			return mark, ok, damaged("entry %d, its head on %s, cannot be read: %v", mark.Seq, mark.Written.UTC().Format(time.RFC3339), err)
 		}
@@ -192,7 +193,7 @@ func (s *Store) checkHead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	head, err := s.head(Topic)
+	head, err := s.head(eventlog.Topic)
 	if err != nil {
 		return fmt.Errorf("read the log's head: %w", err)
 	}
@@ -204,12 +205,12 @@ func (s *Store) checkHead(ctx context.Context) error {
 		return s.writeMarkAt(head)
 	}
 	if head > mark.Seq {
-		rep, err := s.verifyFrom(ctx, Topic, mark.Seq+1, mark.Hash, nil)
+		rep, err := eventlog.VerifyFrom(ctx, s, eventlog.Topic, mark.Seq+1, mark.Hash, nil)
 		if err != nil {
 			return fmt.Errorf("verify the entries after the head mark (%d to %d): %w", mark.Seq+1, head, err)
 		}
 		if b := rep.Broken; b != nil {
-			return &DamageError{What: "event log", Dir: s.db.Opts().Dir, Reason: fmt.Sprintf("its hash chain breaks at entry %d: %s", b.Seq, b.Reason)}
+			return &eventlog.DamageError{What: "event log", Dir: s.db.Opts().Dir, Reason: fmt.Sprintf("its hash chain breaks at entry %d: %s", b.Seq, b.Reason)}
 		}
 	}
 	return s.writeMarkAt(head)
@@ -217,10 +218,10 @@ func (s *Store) checkHead(ctx context.Context) error {
 
 // writeMarkAt writes the mark for the committed head seq.
 func (s *Store) writeMarkAt(seq uint64) error {
-	var sum [HashSize]byte
+	var sum [eventlog.HashSize]byte
 	if seq > 0 {
 		var err error
-		if sum, err = s.lastHash(Topic, seq); err != nil {
+		if sum, err = s.lastHash(eventlog.Topic, seq); err != nil {
 			return fmt.Errorf("read the hash of entry %d: %w", seq, err)
 		}
 	}

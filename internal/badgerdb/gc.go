@@ -1,4 +1,4 @@
-package eventlog
+package badgerdb
 
 import (
 	"context"
@@ -41,13 +41,13 @@ type ValueLogGCResult struct {
 func CollectValueLog(ctx context.Context, db *badger.DB, discardRatio float64) (ValueLogGCResult, error) {
 	var res ValueLogGCResult
 	dir := db.Opts().ValueDir
-	before, err := valueLogFiles(dir)
+	before, err := ValueLogFiles(dir)
 	if err != nil {
 		return res, err
 	}
 	err = res.rewrite(ctx, db, discardRatio)
 	if res.Rewritten > 0 {
-		after, lerr := valueLogFiles(dir)
+		after, lerr := ValueLogFiles(dir)
 		if lerr != nil {
 			return res, errors.Join(err, lerr)
 		}
@@ -78,10 +78,10 @@ func (res *ValueLogGCResult) rewrite(ctx context.Context, db *badger.DB, discard
 	}
 }
 
-// valueLogFiles returns the sizes of the value-log files in dir by name.
+// ValueLogFiles returns the sizes of the value-log files in dir by name.
 // Only the newest file is preallocated (sparsely), so the sizes of the
 // others are what they hold.
-func valueLogFiles(dir string) (map[string]int64, error) {
+func ValueLogFiles(dir string) (map[string]int64, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list value log files: %w", err)
@@ -118,7 +118,7 @@ func valueLogFiles(dir string) (map[string]int64, error) {
 //   - It picks the file with the most discardable bytes, and only if they
 //     are at least the discard ratio of the file's size (valueLog.pickLog).
 //   - It never rewrites the newest file, the one being written; hence the
-//     modest ValueLogFileSize in BadgerOptions.
+//     modest ValueLogFileSize in Options.
 //   - Discardable bytes are counted only by compactions, as they drop
 //     overwritten or deleted versions (levelsController.subcompact). A
 //     version still in a memtable or in an uncompacted level-0 table is not
