@@ -3,7 +3,7 @@ GO          ?= go
 STATICCHECK  = $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         := bin/hookd
 
-.PHONY: all build run test test-full lint fmt-check vet staticcheck fuzz clean
+.PHONY: all build run test test-cluster test-full lint fmt-check vet staticcheck fuzz clean
 
 all: build
 
@@ -23,6 +23,15 @@ test: lint
 	$(GO) test -race -short -count=1 ./...
 	$(GO) test -count=1 -run 'TestUniversalPubSub' ./eventlog/badgerlog/
 	$(GO) test -count=1 -run 'TestQuick' ./cmd/hookbench/
+
+# The scale-out tests that run processes for a while: three hookd
+# processes on a nats-server process (built from go.mod's nats-server
+# module), SIGKILL of one under load; and the JetStream adapter on a
+# three-node cluster with a node stopped. Without -race (the processes
+# would be race binaries) and without -short (which skips them); .ci/run
+# runs this after `make test`.
+test-cluster:
+	$(GO) test -count=1 -run 'OnJetStream|Cluster' ./cmd/hookd/ ./eventlog/natslog/
 
 lint: fmt-check vet staticcheck
 

@@ -45,3 +45,17 @@ func (p *Publisher) Close() error {
 	p.closed.Store(true)
 	return nil
 }
+
+// AppendAt is Append on the condition that topic's head is last (see
+// Log.AppendAt): otherwise nothing is appended and the error wraps
+// ErrConflict.
+func (p *Publisher) AppendAt(ctx context.Context, topic string, last uint64, msgs ...*message.Message) ([]uint64, error) {
+	if p.closed.Load() {
+		return nil, ErrClosed
+	}
+	in := make([]AppendMessage, len(msgs))
+	for i, m := range msgs {
+		in[i] = AppendMessage{UUID: m.UUID, Metadata: m.Metadata, Payload: m.Payload}
+	}
+	return p.log.AppendAt(ctx, topic, last, in...)
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/internal/diskspace"
+	"github.com/hookd/hookd/internal/service"
 )
 
 // errUsage means the flags were wrong and the flag package said so.
@@ -41,6 +42,8 @@ type serveConfig struct {
 	verifyEvery time.Duration
 	// diskProbe replaces statfs in tests (nil: statfs).
 	diskProbe diskspace.Probe
+	// log is where the event log lives (--log and the --nats-* flags).
+	log service.LogConfig
 }
 
 // envDefault returns the environment's value for a flag, or def.
@@ -108,6 +111,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	if err != nil {
 		return c, err
 	}
+	if err := addLogFlags(fs, getenv, &c.log); err != nil {
+		return c, err
+	}
 	fs.DurationVar(&c.verifyEvery, "verify-every", verifyEvery, "verify the whole log's hash chain after start and then this often; 0: only after start (env HOOKD_VERIFY_EVERY)")
 	if err := fs.Parse(args); err != nil {
 		return c, errUsage
@@ -150,7 +156,10 @@ func (c serveConfig) validate() error {
 	if c.maxConnections < 0 {
 		return errors.New("--max-connections must be at least 1, or 0 to derive it from the open-file limit")
 	}
-	return nil
+	if c.log.Replicas < 1 || c.log.Replicas > 5 {
+		return fmt.Errorf("--nats-replicas %d: JetStream allows 1 to 5", c.log.Replicas)
+	}
+	return c.log.Validate()
 }
 
 func isLoopbackHost(host string) bool {

@@ -286,3 +286,29 @@ func TestMinFreeDiskParses(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxConnectionsFlagAndEnvironment(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		env     map[string]string
+		want    int
+		wantErr string
+	}{
+		{want: 0},
+		{args: []string{"--max-connections", "500"}, want: 500},
+		{env: map[string]string{"HOOKD_MAX_CONNECTIONS": "700"}, want: 700},
+		{args: []string{"--max-connections", "-1"}, wantErr: "--max-connections must be at least 1"},
+	} {
+		getenv := func(k string) string { return tc.env[k] }
+		c, err := parseServe(tc.args, getenv, &strings.Builder{})
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%v %v: error %v, want %q", tc.args, tc.env, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || c.maxConnections != tc.want {
+			t.Errorf("%v %v: %d, %v; want %d", tc.args, tc.env, c.maxConnections, err, tc.want)
+		}
+	}
+}

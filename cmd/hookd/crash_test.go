@@ -12,7 +12,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -29,6 +28,7 @@ import (
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/eventlog/badgerlog"
+	"github.com/hookd/hookd/internal/testkit"
 	"github.com/hookd/hookd/transport/webhook"
 )
 
@@ -68,44 +68,6 @@ func (c *crashTarget) set(base string) {
 	c.base = base
 	close(c.changed)
 	c.changed = make(chan struct{})
-}
-
-// crashReceiver answers 200 at once and counts requests per Webhook-Id.
-type crashReceiver struct {
-	srv   *httptest.Server
-	mu    sync.Mutex
-	total int
-	byID  map[string][]received
-}
-
-func newCrashReceiver(t *testing.T) *crashReceiver {
-	r := &crashReceiver{byID: map[string][]received{}}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		r.total++
-		id := req.Header.Get("Webhook-Id")
-		r.byID[id] = append(r.byID[id], received{Method: req.Method, Path: req.URL.Path, Header: req.Header.Clone(), Body: body})
-		r.mu.Unlock()
-		w.WriteHeader(http.StatusOK)
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-// snapshot returns the requests so far by Webhook-Id and their total.
-func (r *crashReceiver) snapshot() (map[string][]received, int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return cloneByID(r.byID), r.total
-}
-
-func cloneByID(m map[string][]received) map[string][]received {
-	out := make(map[string][]received, len(m))
-	for k, v := range m {
-		out[k] = slices.Clone(v)
-	}
-	return out
 }
 
 // crashLoad sends build events with unique build slugs from a few senders,
@@ -351,7 +313,8 @@ func TestCrashUnderLoadLosesNothing(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed>>1|1))
 
 	data := t.TempDir()
-	recv := newCrashReceiver(t)
+	recv := testkit.NewReceiver(t)
+	recv.AllowCutBodies() // a kill may cut a request off mid-body
 	// --max-in-flight 32 (the harness takes settings as HOOKD_* variables),
 	// and the per-host limit as high, so that with one receiver for the
 	// three hooks it is the in-flight bound that limits what a kill can cut.
@@ -369,7 +332,7 @@ func TestCrashUnderLoadLosesNothing(t *testing.T) {
 				Slug string `json:"slug"`
 			} `json:"data"`
 		}
-		body := fmt.Sprintf(`{"url":%q,"events":["all"],"secret":"crash-secret-%d"}`, recv.srv.URL+path, i)
+		body := fmt.Sprintf(`{"url":%q,"events":["all"],"secret":"crash-secret-%d"}`, recv.URL()+path, i)
 		srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+crashApp+"/outgoing-webhooks", body, nil, http.StatusOK, &created)
 		hookSlugs = append(hookSlugs, created.Data.Slug)
 		hookOfPath[path] = created.Data.Slug
@@ -444,7 +407,7 @@ func TestCrashUnderLoadLosesNothing(t *testing.T) {
 	settled, stuck := false, false
 	lastChange, lastSeen, lastItems := time.Now(), -1, -1
 	for !settled && !stuck && ctx.Err() == nil {
-		byID, total := recv.snapshot()
+		byID, total := recv.ByHeader("Webhook-Id"), recv.Count()
 		all := true
 		for _, a := range acks {
 			for _, h := range hookSlugs {
@@ -477,7 +440,7 @@ func TestCrashUnderLoadLosesNothing(t *testing.T) {
 
 	// The log, read directly.
 	l := readCrashLog(t, data)
-	byID, recvTotal := recv.snapshot()
+	byID, recvTotal := recv.ByHeader("Webhook-Id"), recv.Count()
 
 	// 1. Every acknowledged event is in the log once, at the sequence the 202 gave.
 	for _, a := range acks {

@@ -18,7 +18,7 @@ func damagedDataDir(t *testing.T) (data, half string) {
 	data = filepath.Join(t.TempDir(), "data")
 	srv := startServer(t, "build", data)
 	recv := newReceiver(t)
-	srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/outgoing-webhooks", `{"url": "`+recv.srv.URL+`/hook", "events": ["all"]}`, nil, http.StatusOK, nil)
+	srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/outgoing-webhooks", `{"url": "`+recv.URL()+`/hook", "events": ["all"]}`, nil, http.StatusOK, nil)
 	post := func(from, to int) {
 		for i := from; i < to; i++ {
 			// Every tenth build event is over Badger's 32 KiB value threshold.
@@ -27,7 +27,7 @@ func damagedDataDir(t *testing.T) (data, half string) {
 				fmt.Sprintf(`{"build_slug":"b%d","build_number":%d,"build_status":1,"build_triggered_workflow":%q}`, i, i, pad),
 				map[string]string{"Bitrise-Event-Type": "build/finished"}, http.StatusAccepted, nil)
 		}
-		recv.waitFor(t, to)
+		recv.WaitForCount(t, to, pollTimeout)
 	}
 	post(0, 30)
 	srv.stop(t)

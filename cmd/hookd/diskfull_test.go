@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/hookd/hookd/internal/diskspace"
+	"github.com/hookd/hookd/internal/service"
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 // fakeDisk is a free-space probe the test sets: a 10 GiB filesystem with
@@ -24,7 +26,7 @@ func (d *fakeDisk) probe(string) (diskspace.Usage, error) {
 }
 
 // call makes one request to the in-process service.
-func callService(t *testing.T, svc *service, method, path, body string, header map[string]string) (int, string) {
+func callService(t *testing.T, svc *service.Service, method, path, body string, header map[string]string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, "http://"+svc.Addr()+path, strings.NewReader(body))
 	if err != nil {
@@ -79,7 +81,7 @@ func TestAFullDiskIsA503AndRecoversWithoutARestart(t *testing.T) {
 	var got atomic.Int64
 	arrived := make(chan struct{}, 8)
 	recv := newHoldingReceiver(t, &got, arrived, release)
-	eventually(t, pollTimeout, "the service to answer /readyz", func() bool {
+	testkit.WaitUntil(t, pollTimeout, "the service to answer /readyz", func() bool {
 		code, _ := callService(t, svc, http.MethodGet, "/readyz", "", nil)
 		return code == http.StatusOK
 	})
@@ -112,7 +114,7 @@ func TestAFullDiskIsA503AndRecoversWithoutARestart(t *testing.T) {
 		t.Fatalf("build event with space: %d %s", code, body)
 	}
 	<-arrived
-	eventually(t, pollTimeout, "the first delivery to be recorded", func() bool { return items() == 1 })
+	testkit.WaitUntil(t, pollTimeout, "the first delivery to be recorded", func() bool { return items() == 1 })
 	if code, body := buildEvent("held"); code != http.StatusAccepted {
 		t.Fatalf("second build event with space: %d %s", code, body)
 	}
@@ -121,7 +123,7 @@ func TestAFullDiskIsA503AndRecoversWithoutARestart(t *testing.T) {
 	disk.free.Store(100 << 20) // below the default reserve of 256 MiB
 	// The guard measures at most every 100 ms before an append and every
 	// second in the background; /readyz shows its last measure.
-	eventually(t, pollTimeout, "/readyz to say the disk is full", func() bool {
+	testkit.WaitUntil(t, pollTimeout, "/readyz to say the disk is full", func() bool {
 		code, body := callService(t, svc, http.MethodGet, "/readyz", "", nil)
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "the disk is full")
 	})
@@ -141,7 +143,7 @@ func TestAFullDiskIsA503AndRecoversWithoutARestart(t *testing.T) {
 	}
 	// Reads still work, and the held delivery's attempt waits.
 	releaseOnce()
-	eventually(t, pollTimeout, "the dispatcher to say deliveries wait", func() bool {
+	testkit.WaitUntil(t, pollTimeout, "the dispatcher to say deliveries wait", func() bool {
 		return strings.Contains(logs.String(), "deliveries wait")
 	})
 	if n := items(); n != 1 {
@@ -152,11 +154,11 @@ func TestAFullDiskIsA503AndRecoversWithoutARestart(t *testing.T) {
 	}
 
 	disk.free.Store(5 << 30)
-	eventually(t, pollTimeout, "the held attempt to be recorded once space is back", func() bool { return items() == 2 })
+	testkit.WaitUntil(t, pollTimeout, "the held attempt to be recorded once space is back", func() bool { return items() == 2 })
 	if code, body := buildEvent("after"); code != http.StatusAccepted {
 		t.Fatalf("build event after space is freed: %d %s", code, body)
 	}
-	eventually(t, pollTimeout, "the build event after the disk full to be delivered", func() bool { return items() == 3 })
+	testkit.WaitUntil(t, pollTimeout, "the build event after the disk full to be delivered", func() bool { return items() == 3 })
 	if code, body := callService(t, svc, http.MethodGet, "/readyz", "", nil); code != http.StatusOK {
 		t.Errorf("/readyz after space is freed: %d %s", code, body)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 // The real binary on a real, small filesystem (a 256 MiB tmpfs, so the
@@ -30,7 +32,7 @@ func TestAFullTmpfsKeepsTheServerUpAndLosesNothing(t *testing.T) {
 	srv := startServer(t, "tmpfs", data, "HOOKD_MIN_FREE_DISK=64MiB")
 	recv := newReceiver(t)
 	hooks := "/v0.1/apps/" + e2eApp + "/outgoing-webhooks"
-	srv.mustCall(t, http.MethodPost, hooks, `{"url": "`+recv.srv.URL+`/hook", "events": ["all"]}`, nil, http.StatusOK, nil)
+	srv.mustCall(t, http.MethodPost, hooks, `{"url": "`+recv.URL()+`/hook", "events": ["all"]}`, nil, http.StatusOK, nil)
 	event := func(slug string) (int, []byte) {
 		return srv.call(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/build-events",
 			`{"build_slug":"`+slug+`","build_number":1,"build_status":1}`, map[string]string{"Bitrise-Event-Type": "build/finished"})
@@ -38,7 +40,7 @@ func TestAFullTmpfsKeepsTheServerUpAndLosesNothing(t *testing.T) {
 	if code, body := event("before"); code != http.StatusAccepted {
 		t.Fatalf("build event: %d %s", code, body)
 	}
-	recv.waitFor(t, 1)
+	recv.WaitForCount(t, 1, pollTimeout)
 
 	// Fill the filesystem to 32 MiB free: below the 64 MiB reserve, but
 	// not full, so what Badger has already mapped can still be written.
@@ -59,7 +61,7 @@ func TestAFullTmpfsKeepsTheServerUpAndLosesNothing(t *testing.T) {
 		}
 	}
 	f.Close()
-	eventually(t, pollTimeout, "/readyz to say the disk is full", func() bool {
+	testkit.WaitUntil(t, pollTimeout, "/readyz to say the disk is full", func() bool {
 		code, body := srv.call(t, http.MethodGet, "/readyz", "", nil)
 		return code == http.StatusServiceUnavailable && strings.Contains(string(body), "the disk is full")
 	})
@@ -71,11 +73,11 @@ func TestAFullTmpfsKeepsTheServerUpAndLosesNothing(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, pollTimeout, "a build event to be taken again", func() bool {
+	testkit.WaitUntil(t, pollTimeout, "a build event to be taken again", func() bool {
 		code, _ := event("after")
 		return code == http.StatusAccepted
 	})
-	recv.waitFor(t, 2)
+	recv.WaitForCount(t, 2, pollTimeout)
 	srv.stop(t)
 	if code, out := runHookd(t, pollTimeout, nil, "log", "verify", "--data", data); code != 0 || !strings.Contains(out, "log verify: ok") {
 		t.Fatalf("log verify after the full disk: exit %d\n%s", code, out)

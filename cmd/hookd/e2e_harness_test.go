@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 // hookdBin is the binary built once by TestMain.
@@ -256,87 +257,25 @@ func (s *server) mustCall(t *testing.T, method, path, body string, header map[st
 	return b
 }
 
-// received is one request the receiver got.
-type received struct {
-	Method, Path string
-	Header       http.Header
-	Body         []byte
-}
-
-// receiver is a real local webhook receiver that records every request.
-type receiver struct {
-	srv *httptest.Server
-	mu  sync.Mutex
-	got []received
-}
-
+// What the e2e receiver answers; the tests find it again in delivery items.
 const (
 	receiverBody   = `{"ok":true,"from":"e2e-receiver"}`
 	receiverHeader = "X-Receiver-Id"
 	receiverValue  = "e2e-receiver-1"
 )
 
-func newReceiver(t *testing.T) *receiver {
-	r := &receiver{}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		r.got = append(r.got, received{Method: req.Method, Path: req.URL.Path, Header: req.Header.Clone(), Body: body})
-		r.mu.Unlock()
-		w.Header().Set(receiverHeader, receiverValue)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		_, _ = io.WriteString(w, receiverBody)
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *receiver) requests() []received {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]received(nil), r.got...)
-}
-
-// waitFor waits until the receiver has n requests, and fails if it gets more.
-func (r *receiver) waitFor(t *testing.T, n int) []received {
+// newReceiver is the kit's recording receiver, answering 200 with
+// receiverBody and receiverHeader, which the tests find again in
+// delivery items.
+func newReceiver(t *testing.T) *testkit.Receiver {
 	t.Helper()
-	deadline := time.Now().Add(pollTimeout)
-	for {
-		got := r.requests()
-		if len(got) > n {
-			t.Fatalf("receiver got %d requests, want %d", len(got), n)
-		}
-		if len(got) == n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("receiver got %d requests within %s, want %d", len(got), pollTimeout, n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// staysAt fails if the receiver has other than n requests at any time during d.
-func (r *receiver) staysAt(t *testing.T, n int, d time.Duration) {
-	t.Helper()
-	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if got := len(r.requests()); got != n {
-			t.Fatalf("receiver has %d requests, want still %d", got, n)
-		}
-	}
-}
-
-// eventually polls cond every 20 ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	rc := testkit.NewReceiver(t)
+	rc.SetReply(testkit.Reply{
+		Status: http.StatusOK,
+		Header: http.Header{receiverHeader: {receiverValue}, "Content-Type": {"application/json"}},
+		Body:   receiverBody,
+	})
+	return rc
 }
 
 // runHookd runs hookd to completion (bounded by timeout) and returns its

@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/hookd/hookd/internal/service"
+	"github.com/hookd/hookd/internal/testkit"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
@@ -29,7 +31,7 @@ const (
 
 // verifyStandard verifies a delivery with the Standard Webhooks reference
 // library keyed with a plain secret's bytes.
-func verifyStandard(t *testing.T, secret string, got received) error {
+func verifyStandard(t *testing.T, secret string, got testkit.Request) error {
 	t.Helper()
 	wh, err := standardwebhooks.NewWebhookRaw([]byte(secret))
 	if err != nil {
@@ -114,7 +116,7 @@ func TestSecretsAreNeverInClearOnDiskInLogsOrInResponses(t *testing.T) {
 	srv := startServer(t, "server", data, "HOOKD_LOG_LEVEL=debug")
 	var c secretsCheck
 	hooksPath := "/v0.1/apps/" + e2eApp + "/outgoing-webhooks"
-	hookURL := recv.srv.URL + "/hooks/canary"
+	hookURL := recv.URL() + "/hooks/canary"
 	hookBody := func(secret string) string {
 		return fmt.Sprintf(`{"url":%q,"events":["all"],"headers":{"Authorization":%q,"X-Team":"ci"},"secret":%q}`,
 			hookURL, canaryAuthHeader, secret)
@@ -150,7 +152,7 @@ func TestSecretsAreNeverInClearOnDiskInLogsOrInResponses(t *testing.T) {
 	waitItems := func(n int) itemList {
 		t.Helper()
 		var list itemList
-		eventually(t, pollTimeout, fmt.Sprintf("%d delivery items", n), func() bool {
+		testkit.WaitUntil(t, pollTimeout, fmt.Sprintf("%d delivery items", n), func() bool {
 			list = itemList{}
 			c.call(t, srv, http.MethodGet, hookPath+"/delivery-items", "", http.StatusOK, &list)
 			return len(list.Data) >= n
@@ -161,7 +163,7 @@ func TestSecretsAreNeverInClearOnDiskInLogsOrInResponses(t *testing.T) {
 	// 1. A delivery signed with the first secret; the Authorization header
 	// is sent but shown masked.
 	sendBuild()
-	got := recv.waitFor(t, 1)[0]
+	got := recv.WaitForCount(t, 1, pollTimeout)[0]
 	if sig := got.Header.Get("Bitrise-Hook-Signature"); sig != sign(canarySecret1, buildFinishedBody) {
 		t.Errorf("first delivery: Bitrise-Hook-Signature %q does not match the first secret", sig)
 	}
@@ -197,7 +199,7 @@ func TestSecretsAreNeverInClearOnDiskInLogsOrInResponses(t *testing.T) {
 		t.Error("after PUT with a new secret: has_secret is false")
 	}
 	sendBuild()
-	got = recv.waitFor(t, 2)[1]
+	got = recv.WaitForCount(t, 2, pollTimeout)[1]
 	if sig := got.Header.Get("Bitrise-Hook-Signature"); sig != sign(canarySecret2, buildFinishedBody) {
 		t.Errorf("after rotation: Bitrise-Hook-Signature %q does not match the new secret", sig)
 	}
@@ -245,7 +247,7 @@ func TestSecretsAreNeverInClearOnDiskInLogsOrInResponses(t *testing.T) {
 			}
 		}
 	}
-	logDir, viewsDir := dataDirs(data)
+	logDir, viewsDir := service.DataDirs(data)
 	for _, dir := range []string{logDir, viewsDir} {
 		contents := badgerContents(t, dir)
 		for _, s := range secrets {
@@ -290,7 +292,7 @@ func TestSecretKeyFromEnvironmentCreatesNoKeyFile(t *testing.T) {
 	env := "HOOKD_SECRET_KEY=" + keyHex
 	srv := startServer(t, "server with env key", data, env)
 	hooksPath := "/v0.1/apps/" + e2eApp + "/outgoing-webhooks"
-	body := fmt.Sprintf(`{"url":%q,"events":["all"],"secret":%q}`, recv.srv.URL+"/h", canarySecret1)
+	body := fmt.Sprintf(`{"url":%q,"events":["all"],"secret":%q}`, recv.URL()+"/h", canarySecret1)
 	srv.mustCall(t, http.MethodPost, hooksPath, body, nil, http.StatusOK, nil)
 	send := func(s *server) {
 		t.Helper()
@@ -298,7 +300,7 @@ func TestSecretKeyFromEnvironmentCreatesNoKeyFile(t *testing.T) {
 			map[string]string{"Bitrise-Event-Type": "build/finished"}, http.StatusAccepted, nil)
 	}
 	send(srv)
-	got := recv.waitFor(t, 1)[0]
+	got := recv.WaitForCount(t, 1, pollTimeout)[0]
 	if err := verifyStandard(t, canarySecret1, got); err != nil {
 		t.Errorf("delivery with the env key: %v", err)
 	}
@@ -313,7 +315,7 @@ func TestSecretKeyFromEnvironmentCreatesNoKeyFile(t *testing.T) {
 	// The same key after a restart opens the sealed secret again.
 	srv = startServer(t, "server with env key, restarted", data, env)
 	send(srv)
-	got = recv.waitFor(t, 2)[1]
+	got = recv.WaitForCount(t, 2, pollTimeout)[1]
 	if err := verifyStandard(t, canarySecret1, got); err != nil {
 		t.Errorf("delivery after a restart with the same env key: %v", err)
 	}

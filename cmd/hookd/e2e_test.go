@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 func sign(secret, body string) string {
@@ -104,7 +106,7 @@ const (
 )
 
 // checkDelivery checks one received request against what hookd must send.
-func checkDelivery(t *testing.T, i int, got received, wantPath string) {
+func checkDelivery(t *testing.T, i int, got testkit.Request, wantPath string) {
 	t.Helper()
 	if got.Method != http.MethodPost || got.Path != wantPath {
 		t.Errorf("request %d: %s %s, want POST %s", i, got.Method, got.Path, wantPath)
@@ -190,7 +192,7 @@ func TestEndToEndConfigureDeliverRedeliverRestartRebuild(t *testing.T) {
 	srv := startServer(t, "server 1", data)
 
 	// 1. Configure a hook.
-	hookURL := recv.srv.URL + "/hooks/ci"
+	hookURL := recv.URL() + "/hooks/ci"
 	var created struct {
 		Data struct {
 			Slug      string            `json:"slug"`
@@ -227,13 +229,13 @@ func TestEndToEndConfigureDeliverRedeliverRestartRebuild(t *testing.T) {
 	}
 
 	// 3. The receiver gets exactly one POST, with exact headers and body.
-	got := recv.waitFor(t, 1)
+	got := recv.WaitForCount(t, 1, pollTimeout)
 	checkDelivery(t, 0, got[0], "/hooks/ci")
 
 	// 4. The delivery item is listed with request and response.
 	var list itemList
 	var raw []map[string]any
-	eventually(t, pollTimeout, "the delivery item to be listed", func() bool {
+	testkit.WaitUntil(t, pollTimeout, "the delivery item to be listed", func() bool {
 		list, raw = listItems(t, srv, hookPath)
 		return len(list.Data) >= 1
 	})
@@ -263,9 +265,9 @@ func TestEndToEndConfigureDeliverRedeliverRestartRebuild(t *testing.T) {
 	if redeliver.Data.Slug == "" || redeliver.Data.Slug == original.Slug {
 		t.Fatalf("redeliver: %s", b)
 	}
-	got = recv.waitFor(t, 2)
+	got = recv.WaitForCount(t, 2, pollTimeout)
 	checkDelivery(t, 1, got[1], "/hooks/ci")
-	eventually(t, pollTimeout, "the redelivered item to be listed", func() bool {
+	testkit.WaitUntil(t, pollTimeout, "the redelivered item to be listed", func() bool {
 		list, raw = listItems(t, srv, hookPath)
 		return len(list.Data) >= 2
 	})
@@ -292,7 +294,7 @@ func TestEndToEndConfigureDeliverRedeliverRestartRebuild(t *testing.T) {
 	// 7. A new process on the same data: everything is still there and
 	// nothing is sent again.
 	srv = startServer(t, "server 2 (after restart)", data)
-	recv.staysAt(t, 2, time.Second)
+	recv.StaysAt(t, 2, time.Second)
 	requireSameView(t, "after restart", before, readView(t, srv, hookPath, itemSlugs))
 
 	// 8. Stop, rebuild the views from the log, start again: same views.
@@ -311,17 +313,17 @@ func TestEndToEndConfigureDeliverRedeliverRestartRebuild(t *testing.T) {
 	}
 	srv = startServer(t, "server 3 (after rebuild)", data)
 	requireSameView(t, "after rebuild", before, readView(t, srv, hookPath, itemSlugs))
-	recv.staysAt(t, 2, 200*time.Millisecond)
+	recv.StaysAt(t, 2, 200*time.Millisecond)
 
 	// The rebuilt views keep following the log: a new event is delivered
 	// and listed on top of the two old items.
 	srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/build-events", buildFinishedInput,
 		map[string]string{"Bitrise-Event-Type": "build/triggered"}, http.StatusAccepted, nil)
-	got = recv.waitFor(t, 3)
+	got = recv.WaitForCount(t, 3, pollTimeout)
 	if et := got[2].Header.Get("Bitrise-Event-Type"); et != "build/triggered" || string(got[2].Body) != buildFinishedBody {
 		t.Fatalf("after rebuild: event type %q, body %s", et, got[2].Body)
 	}
-	eventually(t, pollTimeout, "the new item to be listed after rebuild", func() bool {
+	testkit.WaitUntil(t, pollTimeout, "the new item to be listed after rebuild", func() bool {
 		list, _ = listItems(t, srv, hookPath)
 		return len(list.Data) >= 3
 	})

@@ -9,15 +9,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hookd/hookd/domain"
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 type testAccepted struct {
@@ -42,7 +41,7 @@ type testItem struct {
 func waitTestItem(t *testing.T, srv *server, hookPath, slug string) testItem {
 	t.Helper()
 	var out struct{ Data testItem }
-	eventually(t, pollTimeout, "the test delivery item "+slug, func() bool {
+	testkit.WaitUntil(t, pollTimeout, "the test delivery item "+slug, func() bool {
 		status, b := srv.call(t, http.MethodGet, hookPath+"/delivery-items/"+slug, "", nil)
 		return status == http.StatusOK && json.Unmarshal(b, &out) == nil
 	})
@@ -78,14 +77,14 @@ func TestTestDeliveryIsSentOnceSignedAndRecordedAsATestItem(t *testing.T) {
 	srv := startServer(t, "server", dataDir)
 	var hook struct{ Data struct{ Slug string } }
 	srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/outgoing-webhooks",
-		fmt.Sprintf(`{"url": %q, "events": ["build/finished"], "secret": %q}`, rc.srv.URL+"/hook", e2eSecret), nil, http.StatusOK, &hook)
+		fmt.Sprintf(`{"url": %q, "events": ["build/finished"], "secret": %q}`, rc.URL()+"/hook", e2eSecret), nil, http.StatusOK, &hook)
 	srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/outgoing-webhooks",
-		fmt.Sprintf(`{"url": %q, "events": ["all"]}`, other.srv.URL+"/other"), nil, http.StatusOK, nil)
+		fmt.Sprintf(`{"url": %q, "events": ["all"]}`, other.URL()+"/other"), nil, http.StatusOK, nil)
 	hookPath := "/v0.1/apps/" + e2eApp + "/outgoing-webhooks/" + hook.Data.Slug
 
 	var acc testAccepted
 	srv.mustCall(t, http.MethodPost, hookPath+"/test", "", nil, http.StatusAccepted, &acc)
-	got := rc.waitFor(t, 1)[0]
+	got := rc.WaitForCount(t, 1, pollTimeout)[0]
 	if got.Method != http.MethodPost || got.Path != "/hook" {
 		t.Errorf("test request %s %s, want POST /hook", got.Method, got.Path)
 	}
@@ -122,13 +121,13 @@ func TestTestDeliveryIsSentOnceSignedAndRecordedAsATestItem(t *testing.T) {
 	srv = startServer(t, "server-2", dataDir)
 	srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/build-events", buildFinishedInput,
 		map[string]string{"Bitrise-Event-Type": "build/finished"}, http.StatusAccepted, nil)
-	if second := rc.waitFor(t, 2)[1]; string(second.Body) != buildFinishedBody {
+	if second := rc.WaitForCount(t, 2, pollTimeout)[1]; string(second.Body) != buildFinishedBody {
 		t.Errorf("second request after a restart %s, want the build's", second.Body)
 	}
-	if o := other.waitFor(t, 1)[0]; string(o.Body) != buildFinishedBody {
+	if o := other.WaitForCount(t, 1, pollTimeout)[0]; string(o.Body) != buildFinishedBody {
 		t.Errorf("the other hook got %s, want only the build", o.Body)
 	}
-	rc.staysAt(t, 2, 300*time.Millisecond)
+	rc.StaysAt(t, 2, 300*time.Millisecond)
 	counts := logCounts(t, srv)
 	if counts["test_delivery.requested"] != 1 || counts["delivery.requested"] != 2 || counts["delivery.attempted"] != 3 {
 		t.Errorf("log entries by type %v, want 1 test request, 2 delivery requests, 3 attempts", counts)
@@ -141,29 +140,25 @@ func TestTestDeliveryIsSentOnceSignedAndRecordedAsATestItem(t *testing.T) {
 // the same Webhook-Id and body, and recorded once attempted.
 func TestTestDeliveryInFlightAtACrashIsSentAgainWithTheSameWebhookID(t *testing.T) {
 	dataDir := t.TempDir()
-	var mu sync.Mutex
-	var got []received
+	rc := testkit.NewReceiver(t)
 	entered, release := make(chan struct{}, 1), make(chan struct{})
-	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		got = append(got, received{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
-		first := len(got) == 1
-		mu.Unlock()
-		if first {
+	var first sync.Once
+	rc.SetHandler(func(w http.ResponseWriter, r *http.Request) {
+		held := false
+		first.Do(func() { held = true })
+		if held {
 			entered <- struct{}{}
 			<-release // hangs until the test is done with the first server
 		}
 		w.WriteHeader(http.StatusOK)
-	}))
-	t.Cleanup(rc.Close)
+	})
 	var releaseOnce sync.Once
 	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
 
 	srv := startServer(t, "server", dataDir)
 	var hook struct{ Data struct{ Slug string } }
 	srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/outgoing-webhooks",
-		fmt.Sprintf(`{"url": %q, "events": ["all"]}`, rc.URL+"/hook"), nil, http.StatusOK, &hook)
+		fmt.Sprintf(`{"url": %q, "events": ["all"]}`, rc.URL()+"/hook"), nil, http.StatusOK, &hook)
 	hookPath := "/v0.1/apps/" + e2eApp + "/outgoing-webhooks/" + hook.Data.Slug
 	var acc testAccepted
 	srv.mustCall(t, http.MethodPost, hookPath+"/test", `{"event_type": "build/triggered"}`, nil, http.StatusAccepted, &acc)
@@ -180,9 +175,7 @@ func TestTestDeliveryInFlightAtACrashIsSentAgainWithTheSameWebhookID(t *testing.
 
 	srv = startServer(t, "server-2", dataDir)
 	it := waitTestItem(t, srv, hookPath, acc.Data.Slug)
-	mu.Lock()
-	sends := append([]received(nil), got...)
-	mu.Unlock()
+	sends := rc.Requests()
 	if len(sends) != 2 {
 		t.Fatalf("receiver got %d requests, want the cut-off send and its repeat", len(sends))
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 // TestEndToEndBuildEventIsTraceableToItsLogEntries runs the real binary:
@@ -22,7 +24,7 @@ func TestEndToEndBuildEventIsTraceableToItsLogEntries(t *testing.T) {
 	for _, path := range []string{"/a", "/b"} {
 		var created struct{ Data struct{ Slug string } }
 		srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/outgoing-webhooks",
-			fmt.Sprintf(`{"url":%q,"events":["all"]}`, recv.srv.URL+path), nil, http.StatusOK, &created)
+			fmt.Sprintf(`{"url":%q,"events":["all"]}`, recv.URL()+path), nil, http.StatusOK, &created)
 		hooks = append(hooks, created.Data.Slug)
 	}
 	var accepted struct {
@@ -33,7 +35,7 @@ func TestEndToEndBuildEventIsTraceableToItsLogEntries(t *testing.T) {
 	}
 	srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/build-events", buildFinishedInput,
 		map[string]string{"Bitrise-Event-Type": "build/finished"}, http.StatusAccepted, &accepted)
-	recv.waitFor(t, 2)
+	recv.WaitForCount(t, 2, pollTimeout)
 
 	type item struct {
 		Slug            string `json:"slug"`
@@ -53,7 +55,7 @@ func TestEndToEndBuildEventIsTraceableToItsLogEntries(t *testing.T) {
 		}
 	}
 	eventPath := "/v0.1/apps/" + e2eApp + "/build-events/" + accepted.Data.EventID
-	eventually(t, 10*time.Second, "both deliveries attempted in the views", func() bool {
+	testkit.WaitUntil(t, 10*time.Second, "both deliveries attempted in the views", func() bool {
 		srv.mustCall(t, http.MethodGet, eventPath, "", nil, http.StatusOK, &event)
 		n := 0
 		for _, d := range event.Data.Deliveries {

@@ -19,6 +19,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hookd/hookd/internal/service"
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 // The flood's size: about 85 % of this machine's 20,000 descriptors per
@@ -46,12 +49,12 @@ const (
 // are evicted to make room, and once with the default, which fits the
 // whole flood.
 func TestConnectionFloodLeavesTheAPIAndDeliveriesWorking(t *testing.T) {
-	lim, err := raiseOpenFileLimit()
+	soft, hard, err := service.RaiseOpenFileLimit()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lim.soft < floodDescriptor {
-		t.Skipf("the open-file limit is %d (hard %d); the flood needs %d in this process", lim.soft, lim.hard, floodDescriptor)
+	if soft < floodDescriptor {
+		t.Skipf("the open-file limit is %d (hard %d); the flood needs %d in this process", soft, hard, floodDescriptor)
 	}
 	// The server's memory is measured as shipped: built without -race,
 	// which multiplies it. (Every other end-to-end test runs the -race
@@ -87,7 +90,7 @@ func runFlood(t *testing.T, env []string, evict bool) {
 		} `json:"data"`
 	}
 	srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/outgoing-webhooks",
-		`{"url":"`+recv.srv.URL+`/flood","events":["build/finished"]}`, nil, http.StatusOK, &hook)
+		`{"url":"`+recv.URL()+`/flood","events":["build/finished"]}`, nil, http.StatusOK, &hook)
 	hookPath := "/v0.1/apps/" + e2eApp + "/outgoing-webhooks/" + hook.Data.Slug
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -98,7 +101,7 @@ func runFlood(t *testing.T, env []string, evict bool) {
 		"X-Filler: " + strings.Repeat("h", 8<<10) + "\r\n" // and never the blank line
 	f.start(floodHalfSent, []byte(half))
 	f.start(floodIdle, nil)
-	eventually(t, time.Minute, "the flood to be dialled", func() bool {
+	testkit.WaitUntil(t, time.Minute, "the flood to be dialled", func() bool {
 		return f.dialled.Load() >= floodIdle+floodHalfSent
 	})
 	t.Logf("flood dialled: %d connections open (client side), %d closed by the server so far, %d dial errors",
@@ -113,8 +116,8 @@ func runFlood(t *testing.T, env []string, evict bool) {
 	t.Logf("GET hook during the flood: %s", took)
 
 	// The delivery reaches the receiver and is recorded with its 200.
-	recv.waitFor(t, 1)
-	eventually(t, pollTimeout, "the delivery item to be recorded with status 200", func() bool {
+	recv.WaitForCount(t, 1, pollTimeout)
+	testkit.WaitUntil(t, pollTimeout, "the delivery item to be recorded with status 200", func() bool {
 		var items itemList
 		resp, err := client.Get(srv.base + hookPath + "/delivery-items")
 		if err != nil {

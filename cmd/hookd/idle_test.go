@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 // idleHooks is how many hooks the idle test configures: enough that
@@ -35,9 +37,9 @@ func TestServerWithManyHooksDoesNotGrowWhileIdle(t *testing.T) {
 	recv := newReceiver(t)
 	srv := startServer(t, "idle server", data)
 
-	configureHooks(t, srv, recv.srv.URL, idleHooks)
+	configureHooks(t, srv, recv.URL(), idleHooks)
 	const listPath = "/v0.1/apps/" + e2eApp + "/outgoing-webhooks?limit=1"
-	eventually(t, pollTimeout, fmt.Sprintf("the views to list %d hooks", idleHooks), func() bool {
+	testkit.WaitUntil(t, pollTimeout, fmt.Sprintf("the views to list %d hooks", idleHooks), func() bool {
 		var list struct {
 			Paging struct {
 				TotalItemCount int `json:"total_item_count"`
@@ -64,7 +66,7 @@ func TestServerWithManyHooksDoesNotGrowWhileIdle(t *testing.T) {
 		})
 		t.Logf("%d build events sent", events)
 	})
-	if got := len(recv.requests()); got != 0 {
+	if got := len(recv.Requests()); got != 0 {
 		t.Errorf("the receiver got %d requests, want none: no build event was for its hooks", got)
 	}
 	srv.stop(t)

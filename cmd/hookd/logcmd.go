@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/service"
 )
 
 const logUsage = `Usage:
@@ -122,6 +123,20 @@ func logVerify(ctx context.Context, args []string, getenv func(string) string, s
 			return err
 		}
 		hashAt = func(uint64) ([eventlog.HashSize]byte, error) { return seen, nil }
+	} else if src.log.NATS() {
+		// The stream is the log's only copy: no head mark to compare.
+		nl, err := service.OpenNATS(ctx, src.log, nil)
+		if err != nil {
+			return err
+		}
+		defer nl.Close()
+		if rep, err = eventlog.Verify(ctx, nl, eventlog.Topic, progress); err != nil {
+			return err
+		}
+		hashAt = func(seq uint64) ([eventlog.HashSize]byte, error) {
+			e, err := nl.ReadEntry(ctx, eventlog.Topic, seq)
+			return e.Hash, err
+		}
 	} else {
 		store, err := openStoppedLog(*src.data)
 		if err != nil {

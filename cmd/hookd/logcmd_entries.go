@@ -9,6 +9,7 @@ import (
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/eventlog/badgerlog"
 	"github.com/hookd/hookd/internal/badgerdb"
+	"github.com/hookd/hookd/internal/service"
 )
 
 // openStoppedLog opens the log under data for reading by the log tools.
@@ -17,14 +18,14 @@ import (
 // help: it takes a shared lock that the server's exclusive one refuses,
 // and it refuses a log whose write-ahead file is still open for writing.)
 func openStoppedLog(data string) (*badgerlog.Store, error) {
-	logDir, _ := dataDirs(data)
+	logDir, _ := service.DataDirs(data)
 	if err := requireLog(data, logDir); err != nil {
 		return nil, err
 	}
 	// With its head mark, so that a tool that appends (import) keeps it,
 	// and the others can compare (CompareHeadMark); unchecked on open, so
 	// they can still read and report on a damaged log.
-	store, err := badgerlog.Open(logDir, badgerlog.Options{HeadFile: headFile(data)})
+	store, err := badgerlog.Open(logDir, badgerlog.Options{HeadFile: service.HeadFile(data)})
 	if err != nil {
 		if errors.Is(err, badgerdb.ErrInUse) {
 			return nil, fmt.Errorf("the event log in %s is in use by a running hookd (one process at a time can open it): "+

@@ -38,7 +38,7 @@ func logExport(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stderr, "hookd log export: --to %d is before --from %d\n", *to, *from)
 		return errUsage
 	}
-	log, err := src.open()
+	log, err := src.open(ctx)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/hookd/hookd/eventlog/badgerlog"
 	"github.com/hookd/hookd/internal/fsutil"
 	"github.com/hookd/hookd/internal/sealer"
+	"github.com/hookd/hookd/internal/service"
 )
 
 // importStagingPattern names the directory an import writes the log in,
@@ -37,8 +38,19 @@ func logImport(ctx context.Context, args []string, getenv func(string) string, s
 	fs.SetOutput(stderr)
 	data := fs.String("data", envDefault(getenv, "HOOKD_DATA", "./data"), "data directory to restore into: new or empty (env HOOKD_DATA)")
 	inPath := fs.String("in", "-", `the export to read ("-": stdin)`)
+	var logCfg service.LogConfig
+	if err := addLogFlags(fs, getenv, &logCfg); err != nil {
+		return err
+	}
 	if err := parseLogFlags(fs, args, stderr); err != nil {
 		return err
+	}
+	if err := logCfg.Validate(); err != nil {
+		return err
+	}
+	if logCfg.NATS() && isFlagSet(fs, "data") {
+		fmt.Fprintf(stderr, "hookd log import: give --log (an empty stream on NATS) or --data (an empty data directory), not both\n")
+		return errUsage
 	}
 	in, where := stdin, "stdin"
 	if *inPath != "-" {
@@ -53,6 +65,9 @@ func logImport(ctx context.Context, args []string, getenv func(string) string, s
 		return errUsage
 	}
 
+	if logCfg.NATS() {
+		return importToNATS(ctx, logCfg, in, where, getenv, stdout, stderr)
+	}
 	if err := requireEmptyTarget(*data); err != nil {
 		return err
 	}
@@ -77,7 +92,7 @@ func logImport(ctx context.Context, args []string, getenv func(string) string, s
 		if err := os.RemoveAll(staging); err != nil {
 			fmt.Fprintf(stderr, "hookd log import: could not remove %s (%v): delete it\n", staging, err)
 		}
-		_ = os.Remove(headFile(*data)) // written on Close, if the entries were all in
+		_ = os.Remove(service.HeadFile(*data)) // written on Close, if the entries were all in
 		if created {
 			_ = os.Remove(*data) // only if still empty
 		}
@@ -86,7 +101,7 @@ func logImport(ctx context.Context, args []string, getenv func(string) string, s
 	// With the data directory's head mark, written once the import is in
 	// (it names the last entry), so the restored server checks the log
 	// against it from its first start.
-	store, err := badgerlog.Open(staging, badgerlog.Options{ValueLogGCInterval: -1, HeadFile: headFile(*data)})
+	store, err := badgerlog.Open(staging, badgerlog.Options{ValueLogGCInterval: -1, HeadFile: service.HeadFile(*data)})
 	if err != nil {
 		return err
 	}
@@ -101,7 +116,7 @@ func logImport(ctx context.Context, args []string, getenv func(string) string, s
 	if rep.Entries == 0 {
 		return fmt.Errorf("%s holds no entries: nothing to restore (an export of a log has at least one line)", where)
 	}
-	logDir, _ := dataDirs(*data)
+	logDir, _ := service.DataDirs(*data)
 	_ = os.Remove(logDir) // an empty log/ (requireEmptyTarget allows it)
 	if err := os.Rename(staging, logDir); err != nil {
 		return fmt.Errorf("move the imported log into place: %w", err)
@@ -131,11 +146,11 @@ func requireEmptyTarget(data string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("--data %s is not a directory: pass a new or empty data directory", data)
 	}
-	if _, err := os.Stat(headFile(data)); err == nil {
+	if _, err := os.Stat(service.HeadFile(data)); err == nil {
 		return fmt.Errorf("%s is not empty: it holds %s, the head mark of a log that was there: "+
-			"hookd log import restores into a new or empty data directory only: pass another --data", data, headFile(data))
+			"hookd log import restores into a new or empty data directory only: pass another --data", data, service.HeadFile(data))
 	}
-	logDir, viewsDir := dataDirs(data)
+	logDir, viewsDir := service.DataDirs(data)
 	for _, d := range []string{logDir, viewsDir} {
 		ents, err := os.ReadDir(d)
 		if errors.Is(err, os.ErrNotExist) || err == nil && len(ents) == 0 {
@@ -333,4 +348,37 @@ func firstN(s []string, n int) []string {
 		return append(s[:n:n], "...")
 	}
 	return s
+}
+
+// importToNATS restores an export into an empty JetStream stream: the
+// move from the embedded log to several processes (README, Running
+// several instances). The stream keeps every sequence, id, time and hash.
+// JetStream does not let entries be deleted, so an import refused half
+// way leaves the stream with the entries before the refusal: the error
+// says so.
+func importToNATS(ctx context.Context, c service.LogConfig, in io.Reader, where string, getenv func(string) string, stdout, stderr io.Writer) error {
+	nl, err := service.OpenNATS(ctx, c, nil)
+	if err != nil {
+		return err
+	}
+	defer nl.Close()
+	lines := &exportLines{r: bufio.NewReaderSize(in, 256<<10), secrets: map[string]string{}}
+	rep, err := nl.Import(ctx, eventlog.Topic, lines.entries())
+	if err != nil {
+		return lines.explain(ctx, err, where)
+	}
+	if rep.Entries == 0 {
+		return fmt.Errorf("%s holds no entries: nothing to restore (an export of a log has at least one line)", where)
+	}
+	fmt.Fprintf(stdout, "log import: ok, %d entries, head %d, last hash %s, into the JetStream stream %s\n",
+		rep.Entries, rep.Head, hex.EncodeToString(rep.LastHash[:]), c.Stream)
+	fmt.Fprintf(stdout, "log import: compare that head and last hash with the export's (hookd log verify --log %s prints them); "+
+		"each hookd serve --log builds its views at start\n", c.URL)
+	if len(lines.secrets) > 0 && getenv("HOOKD_SECRET_KEY") == "" {
+		fmt.Fprintf(stderr, "log import: warning: %s a secret, sealed with the old server's key: start every hookd serve --log "+
+			"with HOOKD_SECRET_KEY set to that key (the old data directory's secret.key holds it)\n", hooksHave(len(lines.secrets)))
+	} else if len(lines.secrets) > 0 {
+		checkSecretKey(getenv, "", lines.secrets, stderr)
+	}
+	return nil
 }

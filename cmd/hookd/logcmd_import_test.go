@@ -18,6 +18,8 @@ import (
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/eventlog/badgerlog"
+	"github.com/hookd/hookd/internal/service"
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 // runHookdIn is runHookdSplit with stdin.
@@ -57,7 +59,7 @@ func verifyLine(t *testing.T, data string) string {
 // directory (data itself may be missing).
 func requireNoLog(t *testing.T, data string) {
 	t.Helper()
-	for _, p := range []string{filepath.Join(data, "log"), filepath.Join(data, "views"), headFile(data)} {
+	for _, p := range []string{filepath.Join(data, "log"), filepath.Join(data, "views"), service.HeadFile(data)} {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Fatalf("%s exists after a refused import (%v)", p, err)
 		}
@@ -77,9 +79,9 @@ func TestBackupByExportAndImportRestoresTheSameLogAndViews(t *testing.T) {
 	srv := startServer(t, "original", src)
 	var hooks []string
 	for i, body := range []string{
-		fmt.Sprintf(`{"url":%q,"events":["all"],"headers":{"X-Team":"<ci> & co"},"secret":%q}`, recv.srv.URL+"/signed", e2eSecret),
-		fmt.Sprintf(`{"url":%q,"events":["build/finished"]}`, recv.srv.URL+"/plain"),
-		fmt.Sprintf(`{"url":%q,"events":["all"]}`, recv.srv.URL+"/removed"),
+		fmt.Sprintf(`{"url":%q,"events":["all"],"headers":{"X-Team":"<ci> & co"},"secret":%q}`, recv.URL()+"/signed", e2eSecret),
+		fmt.Sprintf(`{"url":%q,"events":["build/finished"]}`, recv.URL()+"/plain"),
+		fmt.Sprintf(`{"url":%q,"events":["all"]}`, recv.URL()+"/removed"),
 	} {
 		var created struct {
 			Data struct{ Slug string } `json:"data"`
@@ -97,16 +99,16 @@ func TestBackupByExportAndImportRestoresTheSameLogAndViews(t *testing.T) {
 			map[string]string{"Bitrise-Event-Type": typ}, http.StatusAccepted, nil)
 	}
 	const sent = 3 + 2 // every build event to the signed hook, the finished ones to the plain hook
-	recv.waitFor(t, sent)
+	recv.WaitForCount(t, sent, pollTimeout)
 	signedPath := "/v0.1/apps/" + e2eApp + "/outgoing-webhooks/" + hooks[0]
 	var list itemList
-	eventually(t, pollTimeout, "every delivery to be recorded", func() bool {
+	testkit.WaitUntil(t, pollTimeout, "every delivery to be recorded", func() bool {
 		list, _ = listItems(t, srv, signedPath)
 		return len(list.Data) == 3
 	})
 	srv.mustCall(t, http.MethodPost, signedPath+"/delivery-items/"+list.Data[1].Slug+"/redeliver", "", nil, http.StatusOK, nil)
-	recv.waitFor(t, sent+1)
-	eventually(t, pollTimeout, "the redelivery to be recorded", func() bool {
+	recv.WaitForCount(t, sent+1, pollTimeout)
+	testkit.WaitUntil(t, pollTimeout, "the redelivery to be recorded", func() bool {
 		list, _ = listItems(t, srv, signedPath)
 		return len(list.Data) == 4
 	})
@@ -153,7 +155,7 @@ func TestBackupByExportAndImportRestoresTheSameLogAndViews(t *testing.T) {
 	if got := verifyLine(t, dst); got != want {
 		t.Fatalf("restored log verifies as %q, the original as %q", got, want)
 	}
-	if mark, err := os.ReadFile(headFile(dst)); err != nil || !strings.Contains(string(mark), want[strings.LastIndex(want, " ")+1:]) {
+	if mark, err := os.ReadFile(service.HeadFile(dst)); err != nil || !strings.Contains(string(mark), want[strings.LastIndex(want, " ")+1:]) {
 		t.Errorf("the restored directory's head mark %s (%v) does not name the last hash", mark, err)
 	}
 	_, again, _ := runHookdSplit(t, time.Minute, nil, "log", "export", "--data", dst)
@@ -191,7 +193,7 @@ func TestBackupByExportAndImportRestoresTheSameLogAndViews(t *testing.T) {
 	// The restored server signs with the restored secret.
 	restored.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/build-events", buildFinishedInput,
 		map[string]string{"Bitrise-Event-Type": "build/finished"}, http.StatusAccepted, nil)
-	got := recv.waitFor(t, sent+3)
+	got := recv.WaitForCount(t, sent+3, pollTimeout)
 	for _, r := range got[sent+1:] {
 		if r.Path == "/signed" && r.Header.Get("Bitrise-Hook-Signature") != sign(e2eSecret, string(r.Body)) {
 			t.Errorf("the restored server's delivery is signed %q, want %q", r.Header.Get("Bitrise-Hook-Signature"), sign(e2eSecret, string(r.Body)))

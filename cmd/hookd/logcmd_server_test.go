@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/domain"
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 // The log tools against a running server (--server), with the real
@@ -33,14 +34,14 @@ func serverHistory(t *testing.T, srv *server, builds int) {
 		Data struct{ Slug string } `json:"data"`
 	}
 	srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/outgoing-webhooks",
-		fmt.Sprintf(`{"url":%q,"events":["all"]}`, recv.srv.URL+"/hook"), authed, http.StatusOK, &created)
+		fmt.Sprintf(`{"url":%q,"events":["all"]}`, recv.URL()+"/hook"), authed, http.StatusOK, &created)
 	for i := range builds {
 		srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/build-events",
 			fmt.Sprintf(`{"build_slug":"remote-%d","build_number":%d,"build_status":1}`, i, i+1),
 			map[string]string{"Bitrise-Event-Type": "build/finished", "Authorization": "Bearer " + logToolsToken}, http.StatusAccepted, nil)
 	}
-	recv.waitFor(t, builds)
-	eventually(t, pollTimeout, "every delivery to be recorded", func() bool {
+	recv.WaitForCount(t, builds, pollTimeout)
+	testkit.WaitUntil(t, pollTimeout, "every delivery to be recorded", func() bool {
 		var head struct {
 			Data struct{ Sequence uint64 } `json:"data"`
 		}

@@ -8,7 +8,7 @@ import (
 	"io"
 
 	"github.com/hookd/hookd/eventlog"
-	"github.com/hookd/hookd/eventlog/badgerlog"
+	"github.com/hookd/hookd/internal/service"
 )
 
 // logSource is where a log tool reads the log: the data directory of a
@@ -37,24 +37,30 @@ type sourceFlags struct {
 	fs                  *flag.FlagSet
 	getenv              func(string) string
 	data, server, token *string
+	log                 service.LogConfig // --log nats://...: the shared log on JetStream
+	logErr              error             // a bad HOOKD_NATS_* value, reported by check
 }
 
 // addSourceFlags adds --data, --server and --token to fs. Their
 // environment equivalents are read after parsing (open), so that no usage
 // text ever shows a token.
 func addSourceFlags(fs *flag.FlagSet, getenv func(string) string) *sourceFlags {
-	return &sourceFlags{
+	f := &sourceFlags{
 		fs: fs, getenv: getenv,
 		data:   fs.String("data", envDefault(getenv, "HOOKD_DATA", "./data"), "data directory of a stopped server (env HOOKD_DATA; the default unless HOOKD_SERVER is set)"),
 		server: fs.String("server", "", "read the log of the running hookd at this base URL, such as http://127.0.0.1:8080 (env HOOKD_SERVER)"),
 		token:  fs.String("token", "", "with --server: the API token, if the server requires one (env HOOKD_API_TOKEN)"),
 	}
+	f.logErr = addLogFlags(fs, getenv, &f.log)
+	return f
 }
 
 // serverURL is the server to read from, or "" to read --data: --server,
 // else HOOKD_SERVER unless --data was given.
 func (f *sourceFlags) serverURL() string {
 	switch {
+	case f.log.NATS():
+		return ""
 	case isFlagSet(f.fs, "server"):
 		return *f.server
 	case isFlagSet(f.fs, "data"):
@@ -66,6 +72,18 @@ func (f *sourceFlags) serverURL() string {
 
 // check refuses --data with --server, and --token without a server.
 func (f *sourceFlags) check(stderr io.Writer) error {
+	if f.logErr != nil {
+		fmt.Fprintf(stderr, "hookd %s: %v\n", f.fs.Name(), f.logErr)
+		return errUsage
+	}
+	if f.log.NATS() && (isFlagSet(f.fs, "server") || isFlagSet(f.fs, "data")) {
+		fmt.Fprintf(stderr, "hookd %s: give --log (the shared log on NATS), --data (a stopped server's directory) or --server (a running server), one of them\n", f.fs.Name())
+		return errUsage
+	}
+	if err := f.log.Validate(); err != nil {
+		fmt.Fprintf(stderr, "hookd %s: %v\n", f.fs.Name(), err)
+		return errUsage
+	}
 	if isFlagSet(f.fs, "server") && isFlagSet(f.fs, "data") {
 		fmt.Fprintf(stderr, "hookd %s: give --data (a stopped server's directory) or --server (a running server), not both\n", f.fs.Name())
 		return errUsage
@@ -91,26 +109,35 @@ func (f *sourceFlags) remote() (*remoteLog, error) {
 }
 
 // open returns the source the flags name; check them first.
-func (f *sourceFlags) open() (logSource, error) {
+func (f *sourceFlags) open(ctx context.Context) (logSource, error) {
 	r, err := f.remote()
 	if err != nil || r != nil {
 		return r, err
+	}
+	if f.log.NATS() {
+		nl, err := service.OpenNATS(ctx, f.log, nil)
+		if err != nil {
+			return nil, err
+		}
+		return &localLog{store: nl, name: "the JetStream stream " + f.log.Stream}, nil
 	}
 	store, err := openStoppedLog(*f.data)
 	if err != nil {
 		return nil, err
 	}
-	return &localLog{store: store, data: *f.data}, nil
+	return &localLog{store: store, name: *f.data, data: *f.data}, nil
 }
 
-// localLog reads the log of a stopped server's data directory.
+// localLog reads the log itself: the data directory of a stopped server,
+// or the shared log on NATS.
 type localLog struct {
-	store *badgerlog.Store
-	data  string
+	store eventlog.Log
+	name  string
+	data  string // the data directory; "" for the shared log
 }
 
 func (l *localLog) head(context.Context) (uint64, error) { return l.store.Head(eventlog.Topic) }
-func (l *localLog) where() string                        { return l.data }
+func (l *localLog) where() string                        { return l.name }
 func (l *localLog) close() error                         { return l.store.Close() }
 
 func (l *localLog) entries(ctx context.Context, from, to uint64, follow bool, atHead func(), pause func() error,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/service"
 	"github.com/hookd/hookd/projections"
 )
 
@@ -47,7 +48,7 @@ func logStats(ctx context.Context, args []string, getenv func(string) string, st
 	if err := src.check(stderr); err != nil {
 		return err
 	}
-	log, err := src.open()
+	log, err := src.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -69,8 +70,8 @@ func logStats(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("read the log after %d entries: %w", rep.Entries, err)
 	}
-	if _, local := log.(*localLog); local {
-		if err := localSizes(*src.data, &rep); err != nil {
+	if l, local := log.(*localLog); local && l.data != "" {
+		if err := localSizes(l.data, &rep); err != nil {
 			return err
 		}
 	}
@@ -88,7 +89,7 @@ func logStats(ctx context.Context, args []string, getenv func(string) string, st
 
 // localSizes sets the sizes of log/ and views/ and the views' checkpoint.
 func localSizes(data string, rep *logStatsReport) error {
-	logDir, viewsDir := dataDirs(data)
+	logDir, viewsDir := service.DataDirs(data)
 	logBytes, err := diskUsage(logDir)
 	if err != nil {
 		return err

@@ -35,7 +35,7 @@ func logTail(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintln(stderr, "hookd log tail: -n must not be negative")
 		return errUsage
 	}
-	log, err := src.open()
+	log, err := src.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func logTail(ctx context.Context, args []string, getenv func(string) string, std
 	var notify func()
 	if *follow {
 		notify = func() {
-			if _, local := log.(*localLog); local {
+			if l, local := log.(*localLog); local && l.data != "" {
 				fmt.Fprintf(stderr, "hookd log tail: at the head; following until interrupted (while this runs, hookd serve cannot open %s)\n", log.where())
 				return
 			}

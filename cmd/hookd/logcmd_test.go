@@ -18,6 +18,8 @@ import (
 
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/eventlog/badgerlog"
+	"github.com/hookd/hookd/internal/service"
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 var verifyOK = regexp.MustCompile(`(?m)^log verify: ok, (\d+) entries, head (\d+), last hash ([0-9a-f]{64})$`)
@@ -37,7 +39,7 @@ func TestLogVerifyPassesOnServedLogAndCatchesTampering(t *testing.T) {
 		} `json:"data"`
 	}
 	srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/outgoing-webhooks",
-		fmt.Sprintf(`{"url":%q,"events":["all"]}`, recv.srv.URL+"/hook"), nil, http.StatusOK, &created)
+		fmt.Sprintf(`{"url":%q,"events":["all"]}`, recv.URL()+"/hook"), nil, http.StatusOK, &created)
 	hookPath := "/v0.1/apps/" + e2eApp + "/outgoing-webhooks/" + created.Data.Slug
 	const builds = 3
 	for i := range builds {
@@ -45,8 +47,8 @@ func TestLogVerifyPassesOnServedLogAndCatchesTampering(t *testing.T) {
 		srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/build-events", body,
 			map[string]string{"Bitrise-Event-Type": "build/finished"}, http.StatusAccepted, nil)
 	}
-	recv.waitFor(t, builds)
-	eventually(t, pollTimeout, "every delivery to be recorded", func() bool {
+	recv.WaitForCount(t, builds, pollTimeout)
+	testkit.WaitUntil(t, pollTimeout, "every delivery to be recorded", func() bool {
 		list, _ := listItems(t, srv, hookPath)
 		return len(list.Data) == builds
 	})
@@ -127,7 +129,7 @@ func flipLastByte(t *testing.T, logDir string, seq uint64) {
 func TestLogVerifyUsageAndMissingLog(t *testing.T) {
 	emptyData := t.TempDir()
 	withEmptyLog := t.TempDir()
-	logDir, _ := dataDirs(withEmptyLog)
+	logDir, _ := service.DataDirs(withEmptyLog)
 	store, err := badgerlog.Open(logDir, badgerlog.Options{})
 	if err != nil {
 		t.Fatal(err)

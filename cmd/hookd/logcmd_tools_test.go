@@ -23,6 +23,8 @@ import (
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/eventlog/badgerlog"
+	"github.com/hookd/hookd/internal/service"
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 // runHookdSplit is runHookd with stdout and stderr kept apart.
@@ -89,15 +91,15 @@ func TestLogTailExportStatsReadAStoppedServersLog(t *testing.T) {
 		Data struct{ Slug string } `json:"data"`
 	}
 	srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/outgoing-webhooks",
-		fmt.Sprintf(`{"url":%q,"events":["all"]}`, recv.srv.URL+"/hook"), nil, http.StatusOK, &created)
+		fmt.Sprintf(`{"url":%q,"events":["all"]}`, recv.URL()+"/hook"), nil, http.StatusOK, &created)
 	const builds = 3
 	for i := range builds {
 		srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/build-events",
 			fmt.Sprintf(`{"build_slug":"tools-%d","build_number":%d,"build_status":1}`, i, i+1),
 			map[string]string{"Bitrise-Event-Type": "build/finished"}, http.StatusAccepted, nil)
 	}
-	recv.waitFor(t, builds)
-	eventually(t, pollTimeout, "every delivery to be recorded", func() bool {
+	recv.WaitForCount(t, builds, pollTimeout)
+	testkit.WaitUntil(t, pollTimeout, "every delivery to be recorded", func() bool {
 		list, _ := listItems(t, srv, "/v0.1/apps/"+e2eApp+"/outgoing-webhooks/"+created.Data.Slug)
 		return len(list.Data) == builds
 	})
@@ -250,7 +252,7 @@ func appendN(t *testing.T, store *badgerlog.Store, n int) {
 // order.
 func TestLogExportStreamsAcrossReadBatches(t *testing.T) {
 	data := t.TempDir()
-	logDir, _ := dataDirs(data)
+	logDir, _ := service.DataDirs(data)
 	store, err := badgerlog.Open(logDir, badgerlog.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -321,9 +323,9 @@ func TestLogTailFollowPrintsEntriesAsTheyAreAppended(t *testing.T) {
 		t.Fatalf("before following: seqs %v, want 2 3", got)
 	}
 	appendN(t, store, 2)
-	eventually(t, pollTimeout, "the appended entries to be printed", func() bool { return len(lines()) == 4 })
+	testkit.WaitUntil(t, pollTimeout, "the appended entries to be printed", func() bool { return len(lines()) == 4 })
 	appendN(t, store, 1)
-	eventually(t, pollTimeout, "the next entry to be printed", func() bool { return len(lines()) == 5 })
+	testkit.WaitUntil(t, pollTimeout, "the next entry to be printed", func() bool { return len(lines()) == 5 })
 	if got := lines(); !equalSeqs(got, seqRange(2, 6)) {
 		t.Fatalf("following: seqs %v, want 2..6", got)
 	}
@@ -342,7 +344,7 @@ func TestLogTailFollowPrintsEntriesAsTheyAreAppended(t *testing.T) {
 func TestLogToolsUsageAndMissingLog(t *testing.T) {
 	emptyData := t.TempDir()
 	withEmptyLog := t.TempDir()
-	logDir, _ := dataDirs(withEmptyLog)
+	logDir, _ := service.DataDirs(withEmptyLog)
 	store, err := badgerlog.Open(logDir, badgerlog.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -488,7 +490,7 @@ func startReceive(t *testing.T, args ...string) *receiveProc {
 func (p *receiveProc) blocks(t *testing.T, n int) [][]string {
 	t.Helper()
 	var out [][]string
-	eventually(t, pollTimeout, fmt.Sprintf("%d requests printed by hookd receive", n), func() bool {
+	testkit.WaitUntil(t, pollTimeout, fmt.Sprintf("%d requests printed by hookd receive", n), func() bool {
 		out = nil
 		p.lines.mu.Lock()
 		defer p.lines.mu.Unlock()

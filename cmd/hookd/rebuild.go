@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/service"
 	"github.com/hookd/hookd/projections"
 )
 
@@ -23,8 +25,15 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 	data := fs.String("data", envDefault(getenv, "HOOKD_DATA", "./data"), "data directory of a stopped server (env HOOKD_DATA)")
 	server := fs.String("server", getenv("HOOKD_SERVER"), "a running hookd's base URL: rebuild its views online (env HOOKD_SERVER)")
 	token := fs.String("token", "", "the API token, if the server requires one (env HOOKD_API_TOKEN)")
+	var logCfg service.LogConfig
+	if err := addLogFlags(fs, getenv, &logCfg); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return errUsage
+	}
+	if err := logCfg.Validate(); err != nil {
+		return err
 	}
 	if !isFlagSet(fs, "token") {
 		*token = getenv("HOOKD_API_TOKEN")
@@ -32,21 +41,33 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 	if *server != "" && !isFlagSet(fs, "data") {
 		return rebuildOnline(ctx, *server, *token, stdout)
 	}
-	store, err := openStoppedLog(*data)
-	if err != nil {
-		return err
+	var store eventlog.Log
+	if logCfg.NATS() {
+		// The views of one process on the shared log, which is stopped.
+		nl, err := service.OpenNATS(ctx, logCfg, nil)
+		if err != nil {
+			return err
+		}
+		store = nl
+	} else {
+		bl, err := openStoppedLog(*data)
+		if err != nil {
+			return err
+		}
+		// Views rebuilt from a log that lost entries would lose them too.
+		if err := bl.CompareHeadMark(ctx); err != nil {
+			bl.Close()
+			return service.RefuseDamaged(err, *data)
+		}
+		store = bl
 	}
 	defer store.Close()
-	// Views rebuilt from a log that lost entries would lose them too.
-	if err := store.CompareHeadMark(ctx); err != nil {
-		return refuseDamaged(err, *data)
-	}
-	_, viewsDir := dataDirs(*data)
+	_, viewsDir := service.DataDirs(*data)
 
 	p := newProgress(stdout, "rebuild", "events", isTerminal(stdout), time.Now)
 	var applied uint64
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	err = projections.RebuildViewsDir(ctx, viewsDir, store, logger, func(done, total uint64) {
+	err := projections.RebuildViewsDir(ctx, viewsDir, store, logger, func(done, total uint64) {
 		applied = done
 		p.update(done, total)
 	})

@@ -22,6 +22,8 @@ import (
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/eventlog/badgerlog"
+	"github.com/hookd/hookd/internal/service"
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 // adminProjections is the answer of GET /v0.1/admin/projections.
@@ -243,13 +245,13 @@ func TestOnlineRebuildUnderLoadFailsNoRequestAndEqualsAnOfflineRebuild(t *testin
 		wg.Go(func() { load.poster(ctx, i) })
 	}
 	// Some reads before the rebuild, so that a shorter list would show.
-	eventually(t, 10*time.Second, "the load to start", func() bool { return load.reads.Load() > 20 && load.posted.Load() > 5 })
+	testkit.WaitUntil(t, 10*time.Second, "the load to start", func() bool { return load.reads.Load() > 20 && load.posted.Load() > 5 })
 	readsBefore := load.reads.Load()
 	code, out := runHookd(t, time.Minute, nil, "rebuild", "--server", srv.base)
 	readsDuring := load.reads.Load() - readsBefore
 	// Keep the load on a little after the swap.
 	reads := load.reads.Load()
-	eventually(t, 10*time.Second, "reads after the rebuild", func() bool { return load.reads.Load() > reads+20 })
+	testkit.WaitUntil(t, 10*time.Second, "reads after the rebuild", func() bool { return load.reads.Load() > reads+20 })
 	stop()
 	wg.Wait()
 	load.client.CloseIdleConnections()
@@ -312,7 +314,7 @@ func TestSIGKILLDuringAnOnlineRebuildLeavesCompleteViewsAndNoPartialOnes(t *test
 	appendBuildEvents(t, data, 30000)
 	srv := startServer(t, "server", data)
 	var st adminProjections
-	eventually(t, time.Minute, "the views to catch up at start", func() bool {
+	testkit.WaitUntil(t, time.Minute, "the views to catch up at start", func() bool {
 		srv.mustCall(t, http.MethodGet, "/v0.1/admin/projections", "", nil, http.StatusOK, &st)
 		return st.Data.Head > 0 && st.Data.Applied == st.Data.Head
 	})
@@ -376,8 +378,8 @@ func buildEventViews(t *testing.T, s *server) []any {
 // data, in-process (no server running), in groups of 1000.
 func appendBuildEvents(t *testing.T, data string, n int) {
 	t.Helper()
-	logDir, _ := dataDirs(data)
-	store, err := badgerlog.Open(logDir, badgerlog.Options{HeadFile: headFile(data)})
+	logDir, _ := service.DataDirs(data)
+	store, err := badgerlog.Open(logDir, badgerlog.Options{HeadFile: service.HeadFile(data)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,52 +2,26 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hookd/hookd/internal/testkit"
 )
 
-// flakyReceiver answers 500 while down and 200 once it is back.
-type flakyReceiver struct {
-	srv  *httptest.Server
-	down atomic.Bool
-	mu   sync.Mutex
-	ok   map[string]int // successful requests by Webhook-Id
-	all  int
-}
-
-func newFlakyReceiver(t *testing.T) *flakyReceiver {
-	f := &flakyReceiver{ok: map[string]int{}}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.all++
-		if f.down.Load() {
-			w.WriteHeader(http.StatusInternalServerError)
-			return
+// okByWebhookID counts the requests rc answered with 200, by Webhook-Id.
+func okByWebhookID(rc *testkit.Receiver) map[string]int {
+	ok := map[string]int{}
+	for id, reqs := range rc.ByHeader("Webhook-Id") {
+		for _, r := range reqs {
+			if r.Status == http.StatusOK {
+				ok[id]++
+			}
 		}
-		f.ok[r.Header.Get("Webhook-Id")]++
-		w.WriteHeader(http.StatusOK)
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *flakyReceiver) counts() (ok map[string]int, all int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	ok = make(map[string]int, len(f.ok))
-	for k, v := range f.ok {
-		ok[k] = v
 	}
-	return ok, f.all
+	return ok
 }
 
 var uuidLine = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
@@ -58,14 +32,14 @@ var uuidLine = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 func TestRedeliverFailedCommandRecoversAfterAnOutage(t *testing.T) {
 	const token = "cli-token"
 	auth := map[string]string{"Authorization": "Bearer " + token}
-	recv := newFlakyReceiver(t)
-	recv.down.Store(true)
+	recv := testkit.NewReceiver(t)
+	recv.SetStatus(http.StatusInternalServerError) // down
 	srv := startServer(t, "server", t.TempDir(), "HOOKD_API_TOKEN="+token)
 	var created struct {
 		Data struct{ Slug string } `json:"data"`
 	}
 	srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/outgoing-webhooks",
-		fmt.Sprintf(`{"url":%q,"events":["all"]}`, recv.srv.URL+"/hook"), auth, http.StatusOK, &created)
+		fmt.Sprintf(`{"url":%q,"events":["all"]}`, recv.URL()+"/hook"), auth, http.StatusOK, &created)
 	hook := created.Data.Slug
 	hookPath := "/v0.1/apps/" + e2eApp + "/outgoing-webhooks/" + hook
 	since := time.Now().UTC().Add(-time.Second).Format(time.RFC3339)
@@ -75,12 +49,12 @@ func TestRedeliverFailedCommandRecoversAfterAnOutage(t *testing.T) {
 			fmt.Sprintf(`{"build_slug":"outage-%d","build_number":%d,"build_status":1}`, i, i+1),
 			mergeHeaders(auth, map[string]string{"Bitrise-Event-Type": "build/finished"}), http.StatusAccepted, nil)
 	}
-	eventually(t, pollTimeout, "the failed deliveries to be recorded", func() bool {
+	testkit.WaitUntil(t, pollTimeout, "the failed deliveries to be recorded", func() bool {
 		var list itemList
 		srv.mustCall(t, http.MethodGet, hookPath+"/delivery-items", "", auth, http.StatusOK, &list)
 		return len(list.Data) == builds
 	})
-	recv.down.Store(false)
+	recv.SetStatus(http.StatusOK) // back
 
 	args := []string{"redeliver-failed", "--server", srv.base, "--app", e2eApp, "--hook", hook, "--since", since}
 	// Without the token the server refuses, and the command says why.
@@ -98,9 +72,8 @@ func TestRedeliverFailedCommandRecoversAfterAnOutage(t *testing.T) {
 			t.Errorf("line %q is not a new item's slug", l)
 		}
 	}
-	eventually(t, pollTimeout, "the receiver to get each delivery once", func() bool {
-		ok, _ := recv.counts()
-		return len(ok) == builds
+	testkit.WaitUntil(t, pollTimeout, "the receiver to get each delivery once", func() bool {
+		return len(okByWebhookID(recv)) == builds
 	})
 
 	// Again, with the token as a flag and since as a duration: nothing left.
@@ -109,14 +82,13 @@ func TestRedeliverFailedCommandRecoversAfterAnOutage(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "no failed delivery items to redeliver") {
 		t.Fatalf("second redeliver-failed: exit %d:\n%s", code, out)
 	}
-	time.Sleep(200 * time.Millisecond)
-	ok, all := recv.counts()
-	for id, n := range ok {
+	recv.StaysAt(t, 2*builds, 200*time.Millisecond)
+	for id, n := range okByWebhookID(recv) {
 		if n != 1 {
 			t.Errorf("Webhook-Id %s delivered %d times after the outage, want once", id, n)
 		}
 	}
-	if all != 2*builds {
+	if all := recv.Count(); all != 2*builds {
 		t.Errorf("receiver got %d requests, want %d failures and %d redeliveries", all, builds, builds)
 	}
 

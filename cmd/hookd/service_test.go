@@ -14,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookd/hookd/internal/service"
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 // busyAddr is a loopback address something already listens on.
@@ -51,8 +54,13 @@ func TestServeOnABusyPortFailsBeforeCreatingAnything(t *testing.T) {
 	}
 }
 
+// newService is service.New from serve's flags, as `hookd serve` calls it.
+func newService(cfg serveConfig, getenv func(string) string, logger *slog.Logger) (*service.Service, error) {
+	return service.New(cfg.serviceConfig(getenv), logger)
+}
+
 // startService builds and runs the service in this process.
-func startService(t *testing.T, data string, logs io.Writer) (*service, <-chan error) {
+func startService(t *testing.T, data string, logs io.Writer) (*service.Service, <-chan error) {
 	t.Helper()
 	cfg, err := parseServe([]string{"--addr", "127.0.0.1:0", "--data", data, "--allow-private-targets"}, func(string) string { return "" }, io.Discard)
 	if err != nil {
@@ -65,7 +73,7 @@ func startService(t *testing.T, data string, logs io.Writer) (*service, <-chan e
 	t.Cleanup(svc.Close)
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(context.Background()) }()
-	eventually(t, pollTimeout, "the service to answer /healthz", func() bool {
+	testkit.WaitUntil(t, pollTimeout, "the service to answer /healthz", func() bool {
 		resp, err := http.Get("http://" + svc.Addr() + "/healthz")
 		if err == nil {
 			resp.Body.Close()
@@ -81,7 +89,7 @@ func TestAServiceWhoseLogFailsUnderItStopsWithAnError(t *testing.T) {
 	// The log goes away under the running service, as a failed disk or a
 	// closed subscription would take it: the dispatcher and the
 	// projections cannot read it any more.
-	if err := svc.store.Close(); err != nil {
+	if err := svc.Log().Close(); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -108,13 +116,13 @@ func TestARestartAfterACleanStopReadsNoEntryAgain(t *testing.T) {
 		Data struct{ Slug string } `json:"data"`
 	}
 	srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/outgoing-webhooks",
-		`{"url": "`+recv.srv.URL+`/hook", "events": ["all"]}`, nil, http.StatusOK, &created)
+		`{"url": "`+recv.URL()+`/hook", "events": ["all"]}`, nil, http.StatusOK, &created)
 	for range 20 {
 		srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/build-events", `{"build_slug":"b","build_number":1,"build_status":1}`,
 			map[string]string{"Bitrise-Event-Type": "build/finished"}, http.StatusAccepted, nil)
 	}
-	recv.waitFor(t, 20)
-	eventually(t, pollTimeout, "every delivery to be recorded", func() bool {
+	recv.WaitForCount(t, 20, pollTimeout)
+	testkit.WaitUntil(t, pollTimeout, "every delivery to be recorded", func() bool {
 		list, _ := listItems(t, srv, "/v0.1/apps/"+e2eApp+"/outgoing-webhooks/"+created.Data.Slug)
 		return len(list.Data) == 20
 	})
@@ -126,7 +134,7 @@ func TestARestartAfterACleanStopReadsNoEntryAgain(t *testing.T) {
 		EntriesRead *int   `json:"entries_read"`
 		Waiting     *int   `json:"waiting"`
 	}
-	eventually(t, pollTimeout, "the dispatcher to say it caught up", func() bool {
+	testkit.WaitUntil(t, pollTimeout, "the dispatcher to say it caught up", func() bool {
 		for _, line := range strings.Split(again.logs.String(), "\n") {
 			if strings.Contains(line, `"dispatcher caught up with the log"`) {
 				return json.Unmarshal([]byte(line), &caughtUp) == nil
@@ -140,7 +148,7 @@ func TestARestartAfterACleanStopReadsNoEntryAgain(t *testing.T) {
 			caughtUp.EntriesRead, caughtUp.Head, caughtUp.Waiting)
 	}
 	again.stop(t)
-	if n := len(recv.requests()); n != 20 {
+	if n := recv.Count(); n != 20 {
 		t.Errorf("the receiver got %d requests, want 20: the restart sent something again", n)
 	}
 }
@@ -152,7 +160,7 @@ func TestAFailedDeliveryIsLoggedAtWarnWithoutItsBody(t *testing.T) {
 	srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/build-events", `{"build_slug":"warn-body-marker","build_number":1,"build_status":1}`,
 		map[string]string{"Bitrise-Event-Type": "build/finished"}, http.StatusAccepted, nil)
 	var line string
-	eventually(t, pollTimeout, "a WARN line for the failed delivery", func() bool {
+	testkit.WaitUntil(t, pollTimeout, "a WARN line for the failed delivery", func() bool {
 		for _, l := range strings.Split(srv.logs.String(), "\n") {
 			if strings.Contains(l, `"level":"WARN"`) && strings.Contains(l, "delivery failed") {
 				line = l

@@ -10,17 +10,19 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 // findChromium returns the path of a Chromium (or Chrome) binary, or "".
@@ -36,30 +38,16 @@ func findChromium() string {
 	return ""
 }
 
-// webuiReceiver records what hookd posts, by path. The first delivery of
-// build "webui-build-2" to /ci fails with a 503 and an HTML page, as a
-// receiver in trouble would answer; everything else gets a 200.
-type webuiReceiver struct {
-	srv    *httptest.Server
-	mu     sync.Mutex
-	got    map[string][][]byte
-	failed bool
-}
-
-const busyPage = `<html><body><h1 id="pwned">503 Service Unavailable</h1>receiver busy, try again later</body></html>`
-
-func newWebuiReceiver(t *testing.T) *webuiReceiver {
-	r := &webuiReceiver{got: map[string][][]byte{}}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+// newWebuiReceiver is the kit's recording receiver answering as these
+// tests need: the first delivery of build "webui-build-2" to /ci fails
+// with a 503 and an HTML page, as a receiver in trouble would answer;
+// everything else gets a 200 with a small JSON body.
+func newWebuiReceiver(t *testing.T) *testkit.Receiver {
+	rc := testkit.NewReceiver(t)
+	var failed atomic.Bool
+	rc.SetHandler(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		r.got[req.URL.Path] = append(r.got[req.URL.Path], body)
-		fail := req.URL.Path == "/ci" && !r.failed && bytes.Contains(body, []byte(`"build_slug":"webui-build-2"`))
-		if fail {
-			r.failed = true
-		}
-		r.mu.Unlock()
-		if fail {
+		if req.URL.Path == "/ci" && bytes.Contains(body, []byte(`"build_slug":"webui-build-2"`)) && failed.CompareAndSwap(false, true) {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			w.Header().Set("Retry-After", "30")
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -68,21 +56,21 @@ func newWebuiReceiver(t *testing.T) *webuiReceiver {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"ok":true,"received":"`+req.Header.Get("Bitrise-Event-Type")+`"}`)
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
+	})
+	return rc
 }
 
-func (r *webuiReceiver) count(path string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.got[path])
-}
+const busyPage = `<html><body><h1 id="pwned">503 Service Unavailable</h1>receiver busy, try again later</body></html>`
 
-func (r *webuiReceiver) bodies(path string) [][]byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([][]byte(nil), r.got[path]...)
+// bodiesAt is the bodies of the requests rc got at path, in order.
+func bodiesAt(rc *testkit.Receiver, path string) [][]byte {
+	var out [][]byte
+	for _, r := range rc.Requests() {
+		if r.Path == path {
+			out = append(out, r.Body)
+		}
+	}
+	return out
 }
 
 // browserTimeout bounds the whole browser session; each wait is shorter.
@@ -121,7 +109,7 @@ func TestWebUIBrowserManagesHooksAndRedelivers(t *testing.T) {
 		Data struct{ Slug string } `json:"data"`
 	}
 	srv.mustCall(t, http.MethodPost, hooksPath,
-		`{"url":"`+rcv.srv.URL+`/slack","events":["build/finished"],"secret":"other-secret"}`, auth, http.StatusOK, &other)
+		`{"url":"`+rcv.URL()+`/slack","events":["build/finished"],"secret":"other-secret"}`, auth, http.StatusOK, &other)
 
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
@@ -212,7 +200,7 @@ func TestWebUIBrowserManagesHooksAndRedelivers(t *testing.T) {
 	}
 
 	// 3. Create a hook through the form: URL, all events, a header, a secret.
-	hookURL := rcv.srv.URL + "/ci"
+	hookURL := rcv.URL() + "/ci"
 	page.do("fill in the new hook form",
 		chromedp.Click(chromedp.ID("hook-new")),
 		chromedp.WaitVisible(chromedp.ID("hook-url")),
@@ -276,7 +264,7 @@ func TestWebUIBrowserManagesHooksAndRedelivers(t *testing.T) {
 	}
 	waitItems := func(n int) itemList {
 		var l itemList
-		eventually(t, pageWait, fmt.Sprintf("%d delivery items in the API", n), func() bool {
+		testkit.WaitUntil(t, pageWait, fmt.Sprintf("%d delivery items in the API", n), func() bool {
 			l = apiItems()
 			return len(l.Data) == n
 		})
@@ -436,8 +424,8 @@ func TestWebUIBrowserManagesHooksAndRedelivers(t *testing.T) {
 	if len(l.Data) != 3 || l.Data[0].RedeliveryOf == nil || *l.Data[0].RedeliveryOf != failedSlug {
 		t.Fatalf("after Redeliver the API has %+v, want a third item redelivering %s", l.Data, failedSlug)
 	}
-	if rcv.count("/ci") != 3 || !bytes.Equal(rcv.bodies("/ci")[2], rcv.bodies("/ci")[1]) {
-		t.Fatalf("receiver /ci got %d requests, want 3 with the last two alike", rcv.count("/ci"))
+	if ci := bodiesAt(rcv, "/ci"); len(ci) != 3 || !bytes.Equal(ci[2], ci[1]) {
+		t.Fatalf("receiver /ci got %d requests, want 3 with the last two alike", len(ci))
 	}
 	if got := page.evalString(`document.querySelector('#items-list .item-row .marker').textContent`); !strings.Contains(got, failedSlug[:8]) {
 		t.Errorf("redelivery marker %q does not name %s", got, failedSlug)

@@ -28,6 +28,12 @@ func (s *Store) ReadBatch(ctx context.Context, topic string, from uint64, limit 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	select {
+	case <-s.closing:
+		return nil, eventlog.ErrClosed
+	default:
+	}
+	from = max(from, 1) // sequences start at 1
 	// Never read past the committed head: a transaction may be visible in
 	// Badger a moment before its fsync finished and its callers were answered.
 	head, err := s.head(topic)

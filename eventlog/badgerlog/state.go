@@ -65,6 +65,11 @@ func (s *Store) ReadEntry(ctx context.Context, topic string, seq uint64) (eventl
 	if err := ctx.Err(); err != nil {
 		return eventlog.Entry{}, err
 	}
+	select {
+	case <-s.closing:
+		return eventlog.Entry{}, eventlog.ErrClosed
+	default:
+	}
 	head, err := s.Head(topic)
 	if err != nil {
 		return eventlog.Entry{}, err

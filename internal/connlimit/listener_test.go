@@ -10,22 +10,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 // waitTimeout bounds every wait; generous for a loaded machine.
 const waitTimeout = 10 * time.Second
-
-// eventually polls cond until it holds, failing after waitTimeout.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 // serve runs an http.Server with handler on a loopback Listener of max
 // connections and returns the listener.
@@ -65,7 +55,7 @@ func dial(t *testing.T, l *Listener, accepted uint64) net.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	eventually(t, "the connection to be accepted", func() bool { return l.Stats().Accepted+l.Stats().Shed >= accepted })
+	testkit.WaitUntil(t, waitTimeout, "the connection to be accepted", func() bool { return l.Stats().Accepted+l.Stats().Shed >= accepted })
 	return c
 }
 
@@ -105,7 +95,7 @@ func TestAtTheLimitTheOldestIdleConnectionIsClosedFirst(t *testing.T) {
 	if got := get(t, c2); got != http.StatusOK {
 		t.Fatalf("GET on c2: %d", got)
 	}
-	eventually(t, "c2 to be idle again", func() bool { return l.Stats().Idle == 3 })
+	testkit.WaitUntil(t, waitTimeout, "c2 to be idle again", func() bool { return l.Stats().Idle == 3 })
 
 	c4 := dial(t, l, 4)
 	if !closedByServer(t, c1) {
@@ -131,7 +121,7 @@ func TestConnectionsWithoutRequestBytesAreClosedBeforeHalfSentHeaders(t *testing
 	if _, err := io.WriteString(partial, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: "); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the half-sent request to be seen", func() bool { return l.Stats().Partial == 1 })
+	testkit.WaitUntil(t, waitTimeout, "the half-sent request to be seen", func() bool { return l.Stats().Partial == 1 })
 	idle := dial(t, l, 2)
 	// partial is older, but idle has sent nothing: idle goes first.
 	_ = dial(t, l, 3)
@@ -147,7 +137,7 @@ func TestConnectionsWithoutRequestBytesAreClosedBeforeHalfSentHeaders(t *testing
 	if _, err := io.WriteString(second, "GET / HTTP/1.1\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "both half-sent requests to be seen", func() bool { return l.Stats().Partial == 2 })
+	testkit.WaitUntil(t, waitTimeout, "both half-sent requests to be seen", func() bool { return l.Stats().Partial == 2 })
 	// ...and with nothing idle, the oldest half-sent one is closed.
 	_ = dial(t, l, 5)
 	if !closedByServer(t, partial) {
@@ -197,7 +187,7 @@ func TestWhenEveryConnectionIsBusyANewOneGets503AndIsClosed(t *testing.T) {
 		}
 	}
 	// Idle again after their responses, so now evictable.
-	eventually(t, "both to be idle", func() bool { return l.Stats().Idle == 2 })
+	testkit.WaitUntil(t, waitTimeout, "both to be idle", func() bool { return l.Stats().Idle == 2 })
 	c := dial(t, l, 4)
 	if got := get(t, c); got != http.StatusOK {
 		t.Errorf("after the busy requests ended, a new connection got %d", got)
@@ -260,7 +250,7 @@ func TestEverySlotIsReleasedExactlyOnce(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	eventually(t, "every slot to be released", func() bool {
+	testkit.WaitUntil(t, waitTimeout, "every slot to be released", func() bool {
 		s := l.Stats()
 		if s.Open < 0 {
 			t.Fatalf("open went below zero: %+v", s)
@@ -275,12 +265,12 @@ func TestEverySlotIsReleasedExactlyOnce(t *testing.T) {
 		}
 		defer c.Close()
 	}
-	eventually(t, "4 open", func() bool { return l.Stats().Open == 4 })
+	testkit.WaitUntil(t, waitTimeout, "4 open", func() bool { return l.Stats().Open == 4 })
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}
 	<-done
-	eventually(t, "every slot to be released after Close", func() bool { return l.Stats().Open == 0 })
+	testkit.WaitUntil(t, waitTimeout, "every slot to be released after Close", func() bool { return l.Stats().Open == 0 })
 	if s := l.Stats(); s.Idle != 0 || s.Partial != 0 {
 		t.Errorf("stats %+v: nothing should be listed", s)
 	}

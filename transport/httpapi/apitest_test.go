@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,111 +14,83 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
-	"github.com/hookd/hookd/eventlog/badgerlog"
-	"github.com/hookd/hookd/internal/sealer"
+	"github.com/hookd/hookd/internal/service"
 	"github.com/hookd/hookd/projections"
 	"github.com/hookd/hookd/transport/httpapi"
-	"github.com/hookd/hookd/transport/webhook"
 )
 
 // waitLimit bounds every wait for an asynchronous result. Nothing
 // legitimately takes this long; reaching it means the result never came.
 const waitLimit = 5 * time.Second
 
-// stack is the real hookd wired in-process: the Badger log, the views and
-// their runner, the dispatcher with a real sender, and the router served
-// on 127.0.0.1. Only private targets are allowed, since receivers are local.
+// stack is the real hookd, built and run in-process by service.New as
+// `hookd serve` builds it: the Badger log, the views and their runner, the
+// dispatcher with a real sender, and the API served on 127.0.0.1. Private
+// targets are allowed, since receivers are local.
 type stack struct {
-	t      *testing.T
-	store  *badgerlog.Store
-	views  *projections.Views
-	runner *projections.Runner
-	pub    *eventlog.Publisher
-	base   httpapi.Config
-	logs   *syncBuffer
-	api    *client
+	t     *testing.T
+	store eventlog.Log   // the service's log
+	base  httpapi.Config // the service's router config, for serve
+	// views are newLaggingStack's, which catchUp applies the log to; nil
+	// in a stack from newStack, whose runner does that.
+	views *projections.Views
+	logs  *syncBuffer
+	api   *client // the service's own API
 
 	mu      sync.Mutex
 	secrets []string // no response body may contain one of these
 }
 
-// newStack starts a stack; mod, if given, adjusts the router's config.
-// Everything stops in t.Cleanup: servers, then the runner and dispatcher,
-// then the views and the log.
-func newStack(t *testing.T, mod ...func(*httpapi.Config)) *stack {
+// testSecretKey seals hook secrets, as HOOKD_SECRET_KEY would: 32 zero
+// bytes in base64, the key openSealed and newLaggingStack use.
+const testSecretKey = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+// newStack builds the service with service.New and runs it; opts, if
+// given, adjust its config. Everything stops in t.Cleanup: the servers,
+// then the service (runner, dispatcher, API), then the views and the log.
+func newStack(t *testing.T, opts ...func(*service.Config)) *stack {
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, err := badgerlog.Open(t.TempDir(), badgerlog.Options{Logger: logger})
-	if err != nil {
-		t.Fatalf("badgerlog.Open: %v", err)
+	cfg := service.Config{
+		Addr: "127.0.0.1:0", Data: t.TempDir(), AllowPrivateTargets: true, SecretKey: testSecretKey,
+		NoDiskReserve: true, Workers: 8,
 	}
-	views, err := projections.OpenViews(t.TempDir(), logger)
-	if err != nil {
-		_ = store.Close()
-		t.Fatalf("projections.OpenViews: %v", err)
+	for _, o := range opts {
+		o(&cfg)
 	}
-	runner, err := projections.NewRunner(store, views, logger)
+	svc, err := service.New(cfg, logger)
 	if err != nil {
-		_ = views.Close()
-		_ = store.Close()
-		t.Fatalf("projections.NewRunner: %v", err)
+		t.Fatalf("service.New: %v\n%s", err, logs.String())
 	}
-	pub := eventlog.NewPublisher(store)
-	secrets, err := sealer.New(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sender := webhook.NewSender(webhook.SenderConfig{AllowPrivateTargets: true})
-	dispatcher := webhook.NewDispatcher(store, store, pub, sender, webhook.DispatcherConfig{Secrets: secrets, Workers: 8, Logger: logger})
-
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		if err := runner.Run(ctx); err != nil && ctx.Err() == nil {
-			errs <- fmt.Errorf("projections runner: %w", err)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		if err := dispatcher.Run(ctx); err != nil && ctx.Err() == nil {
-			errs <- fmt.Errorf("dispatcher: %w", err)
-		}
-	}()
-
-	s := &stack{t: t, store: store, views: views, runner: runner, pub: pub, logs: logs,
-		base: httpapi.Config{
-			Log: pub, LogReader: store, Sealer: secrets, Views: views, Waiter: runner, Logger: logger,
-			Targets: webhook.TargetGuard{AllowPrivate: true},
-		}}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	transport := &http.Transport{}
+	s := &stack{t: t, store: svc.Log(), base: svc.APIConfig(), logs: logs}
+	s.api = &client{t: t, st: s, base: "http://" + svc.Addr(), http: &http.Client{Transport: transport}}
 	t.Cleanup(func() {
+		transport.CloseIdleConnections()
 		cancel()
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Errorf("background goroutine failed: %v", err)
+		if err := <-done; err != nil {
+			t.Errorf("the service failed: %v", err)
 		}
-		_ = pub.Close()
-		if err := views.Close(); err != nil {
-			t.Errorf("views.Close: %v", err)
-		}
-		if err := store.Close(); err != nil {
-			t.Errorf("store.Close: %v", err)
+		svc.Close()
+		// Close logs what it could not close.
+		for line := range strings.Lines(logs.String()) {
+			if strings.Contains(line, `msg="closing the`) {
+				t.Errorf("service.Close: %s", line)
+			}
 		}
 		if t.Failed() {
 			t.Logf("hookd logs (warn and above):\n%s", logs.String())
 		}
 	})
-	// Registered after the stack's cleanup, so it runs before it.
-	s.api = s.serve(mod...)
 	return s
 }
 
-// serve starts another router over the same stack, with its config
-// adjusted by mod, and returns a client for it.
+// serve starts another router over the same stack, built from the
+// service's router config adjusted by mod, and returns a client for it.
 func (s *stack) serve(mod ...func(*httpapi.Config)) *client {
 	s.t.Helper()
 	cfg := s.base
@@ -277,18 +248,6 @@ func (r *response) expectError(t *testing.T, status int, words ...string) string
 		}
 	}
 	return msg
-}
-
-// waitFor polls cond until it holds, failing the test after limit.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s after %s", what, limit)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // syncBuffer collects logs from many goroutines.

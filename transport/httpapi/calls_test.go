@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 // Shapes of the API's answers, as a client decodes them.
@@ -124,7 +126,7 @@ func (c *client) sendBuild(app, eventType string, body any) accepted {
 func (c *client) waitItems(app, hook string, n int) []itemOut {
 	c.t.Helper()
 	var list itemList
-	waitFor(c.t, waitLimit, fmt.Sprintf("%d delivery items of hook %s", n, hook), func() bool {
+	testkit.WaitUntil(c.t, waitLimit, fmt.Sprintf("%d delivery items of hook %s", n, hook), func() bool {
 		list = c.listItems(app, hook, "?limit=200")
 		return len(list.Data) >= n
 	})
@@ -178,7 +180,7 @@ func (c *client) buildEvent(app, id string) buildEventOut {
 func (c *client) waitBuildEvent(app, id string, n int) buildEventOut {
 	c.t.Helper()
 	var b buildEventOut
-	waitFor(c.t, waitLimit, fmt.Sprintf("build event %s attempted to %d hooks", id, n), func() bool {
+	testkit.WaitUntil(c.t, waitLimit, fmt.Sprintf("build event %s attempted to %d hooks", id, n), func() bool {
 		b = c.buildEvent(app, id)
 		done := 0
 		for _, d := range b.Deliveries {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 // itemFields are the fields of a delivery item in the Bitrise shape.
@@ -75,13 +76,13 @@ func TestDeliveryPostsSignedRequestAndListsItInBitriseShape(t *testing.T) {
 	s.forbid(secret)
 	rc := newReceiver(t, http.StatusOK)
 	h := s.api.createHook("app-1", map[string]any{
-		"url": rc.URL("/hook?x=1"), "events": []string{"build/triggered"},
+		"url": rc.URL() + "/hook?x=1", "events": []string{"build/triggered"},
 		"headers": map[string]string{"X-Custom": "custom-value"}, "secret": secret,
 	})
 	s.api.sendBuild("app-1", "build/triggered", buildBody(1))
 
 	items := s.api.waitItems("app-1", h.Slug, 1)
-	reqs := rc.requests()
+	reqs := rc.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("receiver got %d requests, want exactly 1", len(reqs))
 	}
@@ -110,7 +111,7 @@ func TestDeliveryPostsSignedRequestAndListsItInBitriseShape(t *testing.T) {
 	if it.RequestPayload != string(got.Body) {
 		t.Errorf("request_payload = %s\nbody received = %s", it.RequestPayload, got.Body)
 	}
-	if !uuidPattern.MatchString(it.Slug) || it.EventType != "build/triggered" || it.RequestURL != rc.URL("/hook?x=1") {
+	if !uuidPattern.MatchString(it.Slug) || it.EventType != "build/triggered" || it.RequestURL != rc.URL()+"/hook?x=1" {
 		t.Errorf("item = %+v", it)
 	}
 	reqHeaders := decodeHeaders(t, "request_headers", it.RequestHeaders)
@@ -151,7 +152,7 @@ func TestDeliveryPostsSignedRequestAndListsItInBitriseShape(t *testing.T) {
 	if !reflect.DeepEqual(one.Data, it) {
 		t.Errorf("GET item = %+v\nlisted    %+v", one.Data, it)
 	}
-	if n := len(rc.requests()); n != 1 {
+	if n := len(rc.Requests()); n != 1 {
 		t.Errorf("receiver got %d requests in the end, want 1", n)
 	}
 }
@@ -159,7 +160,7 @@ func TestDeliveryPostsSignedRequestAndListsItInBitriseShape(t *testing.T) {
 func TestDeliveryRecordsReceiverErrorStatus(t *testing.T) {
 	s := newStack(t)
 	rc := newReceiver(t, http.StatusInternalServerError)
-	h := s.api.createHook("app-1", map[string]any{"url": rc.URL("/"), "events": []string{"all"}})
+	h := s.api.createHook("app-1", map[string]any{"url": rc.URL() + "/", "events": []string{"all"}})
 	s.api.sendBuild("app-1", "build/finished", buildBody(1))
 
 	it := s.api.waitItems("app-1", h.Slug, 1)[0]
@@ -206,11 +207,11 @@ func TestDeliveryGoesOnlyToMatchingHooksOfTheApp(t *testing.T) {
 	finished := newReceiver(t, http.StatusOK)
 	other := newReceiver(t, http.StatusOK)
 	deleted := newReceiver(t, http.StatusOK)
-	hTriggered := s.api.createHook("app-1", map[string]any{"url": triggered.URL("/"), "events": []string{"build/triggered"}})
-	hAll := s.api.createHook("app-1", map[string]any{"url": all.URL("/"), "events": []string{"all"}})
-	hFinished := s.api.createHook("app-1", map[string]any{"url": finished.URL("/"), "events": []string{"build/finished"}})
-	hOther := s.api.createHook("app-2", map[string]any{"url": other.URL("/"), "events": []string{"all"}})
-	hDeleted := s.api.createHook("app-1", map[string]any{"url": deleted.URL("/"), "events": []string{"all"}})
+	hTriggered := s.api.createHook("app-1", map[string]any{"url": triggered.URL() + "/", "events": []string{"build/triggered"}})
+	hAll := s.api.createHook("app-1", map[string]any{"url": all.URL() + "/", "events": []string{"all"}})
+	hFinished := s.api.createHook("app-1", map[string]any{"url": finished.URL() + "/", "events": []string{"build/finished"}})
+	hOther := s.api.createHook("app-2", map[string]any{"url": other.URL() + "/", "events": []string{"all"}})
+	hDeleted := s.api.createHook("app-1", map[string]any{"url": deleted.URL() + "/", "events": []string{"all"}})
 	s.api.do(http.MethodDelete, hookPath("app-1", hDeleted.Slug), nil).expect(t, http.StatusOK)
 
 	s.api.sendBuild("app-1", "build/triggered", buildBody(1))
@@ -225,10 +226,10 @@ func TestDeliveryGoesOnlyToMatchingHooksOfTheApp(t *testing.T) {
 	s.api.waitItems("app-2", hOther.Slug, 1)
 	s.api.waitItems("app-1", hAll.Slug, 2)
 
-	check := func(name string, rc *receiver, wantTypes ...string) {
+	check := func(name string, rc *testkit.Receiver, wantTypes ...string) {
 		t.Helper()
 		var got []string
-		for _, r := range rc.requests() {
+		for _, r := range rc.Requests() {
 			got = append(got, r.Header.Get("Bitrise-App-Id")+" "+r.Header.Get("Bitrise-Event-Type"))
 		}
 		slices.Sort(got)
@@ -276,7 +277,7 @@ func TestDeliveryGoesOnlyToMatchingHooksOfTheApp(t *testing.T) {
 func TestDeliveryItemsAreListedNewestFirstWithPaging(t *testing.T) {
 	s := newStack(t)
 	rc := newReceiver(t, http.StatusOK)
-	h := s.api.createHook("app-1", map[string]any{"url": rc.URL("/"), "events": []string{"all"}})
+	h := s.api.createHook("app-1", map[string]any{"url": rc.URL() + "/", "events": []string{"all"}})
 	for i := 1; i <= 5; i++ {
 		s.api.sendBuild("app-1", "build/triggered", buildBody(i))
 		// One at a time, so the recording order is the sending order.

@@ -17,6 +17,8 @@ var (
 	errTooLarge     = errors.New("request body is larger than 1 MiB")
 	errNotFound     = errors.New("not found")
 	errMethod       = errors.New("method not allowed")
+	// errBusy: a conditional write (conditional.go) could not get in.
+	errBusy = errors.New("this hook is being changed by other requests at the same time, or the log is too busy to change it now: nothing was recorded; try again")
 )
 
 // writeError is the one place errors become status codes.
@@ -40,6 +42,9 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 		status, msg = http.StatusConflict, err.Error()+": wait for it (GET /v0.1/admin/projections)"
 	case errors.Is(err, errMethod):
 		status, msg = http.StatusMethodNotAllowed, err.Error()
+	case errors.Is(err, errBusy):
+		status, msg = http.StatusServiceUnavailable, err.Error()
+		w.Header().Set("Retry-After", "1")
 	case errors.Is(err, errTooLarge):
 		status, msg = http.StatusRequestEntityTooLarge, err.Error()
 	case errors.Is(err, eventlog.ErrHeld):

@@ -4,11 +4,12 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/hookd/hookd/internal/service"
 	"github.com/hookd/hookd/transport/httpapi"
 )
 
 func TestAPITokenIsRequiredWhenConfigured(t *testing.T) {
-	s := newStack(t, func(c *httpapi.Config) { c.APIToken = "t0k" })
+	s := newStack(t, func(c *service.Config) { c.APIToken = "t0k" })
 	anon := s.api
 	rc := newReceiver(t, http.StatusOK)
 
@@ -45,7 +46,7 @@ func TestAPITokenIsRequiredWhenConfigured(t *testing.T) {
 		t.Run(auth, func(t *testing.T) {
 			c := anon.withHeader("Authorization", auth)
 			c.do(http.MethodGet, hooksPath("app-1"), nil).expect(t, http.StatusOK)
-			h := c.createHook("app-1", hookBody(map[string]any{"url": rc.URL("/")}))
+			h := c.createHook("app-1", hookBody(map[string]any{"url": rc.URL() + "/"}))
 			c.do(http.MethodGet, hookPath("app-1", h.Slug), nil).expect(t, http.StatusOK)
 			c.do(http.MethodGet, itemsPath("app-1", h.Slug), nil).expect(t, http.StatusOK)
 			c.sendBuild("app-1", "build/triggered", buildBody(1))
@@ -55,9 +56,11 @@ func TestAPITokenIsRequiredWhenConfigured(t *testing.T) {
 
 func TestUnknownRouteIsNotFoundJSON(t *testing.T) {
 	s := newStack(t)
+	// The API alone: the service's router serves the web page at "/".
+	api := s.serve(func(c *httpapi.Config) { c.UI = nil })
 	for _, p := range []string{"/", "/nope", "/v0.1", "/v0.1/apps/app-1", "/v0.1/apps/app-1/unknown", "/v1/apps/app-1/outgoing-webhooks"} {
 		t.Run(p, func(t *testing.T) {
-			s.api.do(http.MethodGet, p, nil).expectError(t, http.StatusNotFound, "not found")
+			api.do(http.MethodGet, p, nil).expectError(t, http.StatusNotFound, "not found")
 		})
 	}
 }

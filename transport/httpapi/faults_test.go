@@ -34,14 +34,22 @@ func (l *refusingLog) Append(ctx context.Context, topic string, msgs ...*message
 	return l.next.Append(ctx, topic, msgs...)
 }
 
+func (l *refusingLog) AppendAt(ctx context.Context, topic string, last uint64, msgs ...*message.Message) ([]uint64, error) {
+	if l.refuse.Load() {
+		l.refused.Add(1)
+		return nil, fmt.Errorf("%w: fsync: write /data/log/000001.vlog: no space left on device", eventlog.ErrUnavailable)
+	}
+	return l.next.AppendAt(ctx, topic, last, msgs...)
+}
+
 func TestLogRefusingAppendsAnswers503AndLosesNothingAcknowledged(t *testing.T) {
 	s := newStack(t)
-	log := &refusingLog{next: s.pub}
+	log := &refusingLog{next: s.base.Log}
 	api := s.serve(func(c *httpapi.Config) { c.Log = log })
 	rc := newReceiver(t, http.StatusOK)
 
 	// Acknowledged before the log fails: a hook and three build events.
-	h := api.createHook("app-1", hookBody(map[string]any{"url": rc.URL("/hook")}))
+	h := api.createHook("app-1", hookBody(map[string]any{"url": rc.URL() + "/hook"}))
 	var acked []accepted
 	for i := range 3 {
 		acked = append(acked, api.sendBuild("app-1", "build/finished", buildBody(i+1)))
@@ -58,7 +66,7 @@ func TestLogRefusingAppendsAnswers503AndLosesNothingAcknowledged(t *testing.T) {
 	}{
 		{"build event", http.MethodPost, buildEventsPath("app-1"), buildBody(4), []string{"Bitrise-Event-Type", "build/finished"}},
 		{"create hook", http.MethodPost, hooksPath("app-1"), hookBody(nil), nil},
-		{"update hook", http.MethodPut, hookPath("app-1", h.Slug), hookBody(map[string]any{"url": rc.URL("/moved")}), nil},
+		{"update hook", http.MethodPut, hookPath("app-1", h.Slug), hookBody(map[string]any{"url": rc.URL() + "/moved"}), nil},
 		{"delete hook", http.MethodDelete, hookPath("app-1", h.Slug), nil, nil},
 		{"redeliver", http.MethodPost, itemsPath("app-1", h.Slug) + "/" + itemsBefore[0].Slug + "/redeliver", nil, nil},
 	} {
@@ -101,7 +109,7 @@ func TestLogRefusingAppendsAnswers503AndLosesNothingAcknowledged(t *testing.T) {
 	if len(itemsAfter) != 4 || !sameSlugs(itemsAfter[1:], itemsBefore) {
 		t.Errorf("delivery items after recovery: %v, want a new one before %v", slugs(itemsAfter), slugs(itemsBefore))
 	}
-	if n := len(rc.requests()); n != 4 {
+	if n := len(rc.Requests()); n != 4 {
 		t.Errorf("the receiver got %d deliveries, want 4 (3 before, 1 after; none for refused requests)", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
@@ -142,8 +143,7 @@ func (a *api) createHook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.hookWrites.Lock()
-	defer a.hookWrites.Unlock()
+	// A new slug: nothing to decide from, nothing to interleave with.
 	if err := a.appendHookChange(r.Context(), ev); err != nil {
 		return err
 	}
@@ -223,28 +223,63 @@ func (a *api) updateHook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.hookWrites.Lock()
-	defer a.hookWrites.Unlock()
-	_, current, err := a.hookFromPath(r)
+	// The secret's grace depends on the hook as it is: decided from the
+	// views, appended only if no other change of the hook came first.
+	var current projections.HookView
+	err = a.changeHook(r.Context(), app, slug, func() (domain.Event, error) {
+		var err error
+		if _, current, err = a.hookFromPath(r); err != nil {
+			return nil, err
+		}
+		ev.PreviousSecretValidUntil = domain.RotationDeadline(current.HasSecret, ev.SealedSecret, ev.ConfiguredAt, a.SecretGrace)
+		return ev, nil
+	})
 	if err != nil {
-		return err
-	}
-	ev.PreviousSecretValidUntil = domain.RotationDeadline(current.HasSecret, ev.SealedSecret, ev.ConfiguredAt, a.SecretGrace)
-	if err := a.appendHookChange(r.Context(), ev); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, dataResponse{Data: writtenHook(ev, &current)})
 	return nil
 }
 
-func (a *api) deleteHook(w http.ResponseWriter, r *http.Request) error {
-	a.hookWrites.Lock()
-	defer a.hookWrites.Unlock()
-	app, h, err := a.hookFromPath(r)
+// changeHook appends the change decide makes of hook app/slug, on the
+// condition that no other change of it lands in between (conditional.go),
+// and waits until the views show it.
+func (a *api) changeHook(ctx context.Context, app, slug string, decide func() (domain.Event, error)) error {
+	var name string
+	seqs, err := a.decideAndAppend(ctx, hookEventNames, changesHook(app, slug), func() ([]*message.Message, error) {
+		ev, err := decide()
+		if err != nil {
+			return nil, err
+		}
+		name = ev.EventName()
+		m, err := eventlog.EncodeEvent(a.NewID(), ev)
+		return []*message.Message{m}, err
+	})
+	if err != nil && name != "" {
+		return fmt.Errorf("append %s: %w", name, err)
+	}
 	if err != nil {
 		return err
 	}
-	if err := a.appendHookChange(r.Context(), domain.HookRemoved{HookSlug: h.Slug, AppSlug: app, RemovedAt: a.Now()}); err != nil {
+	a.waitForViews(ctx, seqs[0])
+	return nil
+}
+
+func (a *api) deleteHook(w http.ResponseWriter, r *http.Request) error {
+	app, err := appSlug(r)
+	if err != nil {
+		return err
+	}
+	slug := mux.Vars(r)["webhook-slug"]
+	var h projections.HookView
+	err = a.changeHook(r.Context(), app, slug, func() (domain.Event, error) {
+		var err error
+		if _, h, err = a.hookFromPath(r); err != nil {
+			return nil, err
+		}
+		return domain.HookRemoved{HookSlug: h.Slug, AppSlug: app, RemovedAt: a.Now()}, nil
+	})
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, dataResponse{Data: toHookJSON(h)})

@@ -42,14 +42,16 @@ func newLaggingStack(t *testing.T, waits *recordingWaiter, mod ...func(*httpapi.
 		t.Fatalf("projections.NewRunner: %v", err)
 	}
 	waits.next = runner
+	// No runner runs: the views are as far as catchUp took them.
+	waits.applied = func() uint64 { cp, _ := views.Checkpoint(); return cp }
 	pub := eventlog.NewPublisher(store)
 	secrets, err := sealer.New(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{t: t, store: store, views: views, runner: runner, pub: pub, logs: logs,
+	s := &stack{t: t, store: store, views: views, logs: logs,
 		base: httpapi.Config{
-			Log: pub, Sealer: secrets, Views: views, Waiter: waits, Logger: logger,
+			Log: pub, LogReader: store, Sealer: secrets, Views: views, Waiter: waits, Logger: logger,
 			Targets: webhook.TargetGuard{AllowPrivate: true}, ViewWait: time.Millisecond,
 		}}
 	t.Cleanup(func() {
@@ -91,7 +93,8 @@ func (s *stack) catchUp() {
 
 // recordingWaiter passes waits on to next and records each one.
 type recordingWaiter struct {
-	next httpapi.ViewWaiter
+	next    httpapi.ViewWaiter
+	applied func() uint64 // how far the views are
 
 	mu    sync.Mutex
 	waits []recordedWait
@@ -101,6 +104,8 @@ type recordedWait struct {
 	seq     uint64
 	bounded bool // the context had a deadline
 }
+
+func (w *recordingWaiter) Applied() uint64 { return w.applied() }
 
 func (w *recordingWaiter) WaitFor(ctx context.Context, seq uint64) error {
 	_, bounded := ctx.Deadline()

@@ -22,6 +22,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/gorilla/mux"
 
+	"github.com/hookd/hookd/internal/service"
 	"github.com/hookd/hookd/projections"
 	"github.com/hookd/hookd/transport/httpapi"
 )
@@ -123,7 +124,7 @@ func TestOpenAPIDocumentListsExactlyTheRouterRoutes(t *testing.T) {
 
 func TestOpenAPIDocumentIsServedAtOpenAPIJSON(t *testing.T) {
 	loadContract(t)
-	s := newStack(t, func(c *httpapi.Config) { c.APIToken = "tok" })
+	s := newStack(t, func(c *service.Config) { c.APIToken = "tok" })
 	r := s.api.do(http.MethodGet, "/openapi.json", nil).expect(t, http.StatusOK)
 	if !bytes.Equal(r.Body, httpapi.OpenAPIDocument) {
 		t.Errorf("GET /openapi.json served %d bytes that differ from the embedded openapi.json (%d bytes)",
@@ -173,12 +174,12 @@ func TestOpenAPISessionMatchesTheDocument(t *testing.T) {
 	ok := newReceiver(t, http.StatusOK)
 	failing := newReceiver(t, http.StatusInternalServerError)
 	good := api.createHook("app-1", map[string]any{
-		"url": ok.URL("/hook"), "events": []string{"build/finished"},
+		"url": ok.URL() + "/hook", "events": []string{"build/finished"},
 		"headers": map[string]string{"X-Team": "mobile"}, "secret": hookSecret,
 	})
 	refused := api.createHook("app-1", map[string]any{"url": closedURL(t), "events": []string{"all"}})
 	erroring := api.createHook("app-1", map[string]any{
-		"url": failing.URL("/"), "events": []string{"build", "build/triggered"}, "headers": nil, "secret": nil,
+		"url": failing.URL() + "/", "events": []string{"build", "build/triggered"}, "headers": nil, "secret": nil,
 	})
 	for _, q := range []string{"", "?limit=2", "?limit=500"} {
 		l := api.listHooks("app-1", q)
@@ -198,10 +199,10 @@ func TestOpenAPISessionMatchesTheDocument(t *testing.T) {
 	api.listHooks("app-without-hooks", "")
 	api.do(http.MethodGet, hookPath("app-1", good.Slug), nil).expect(t, http.StatusOK)
 	api.do(http.MethodPut, hookPath("app-1", good.Slug), map[string]any{
-		"url": ok.URL("/hook"), "events": []string{"all"}, "headers": map[string]string{"X-Team": "web"},
+		"url": ok.URL() + "/hook", "events": []string{"all"}, "headers": map[string]string{"X-Team": "web"},
 	}).expect(t, http.StatusOK)
 	api.do(http.MethodPut, hookPath("app-1", erroring.Slug), map[string]any{
-		"url": failing.URL("/v2"), "events": []string{"all"}, "headers": nil, "secret": "",
+		"url": failing.URL() + "/v2", "events": []string{"all"}, "headers": nil, "secret": "",
 	}).expect(t, http.StatusOK)
 
 	// The other accepted forms of the token.
@@ -373,7 +374,7 @@ func TestOpenAPISessionMatchesTheDocument(t *testing.T) {
 	})
 
 	// 503 when the log refuses appends, 500 on a bug.
-	refusing := &refusingLog{next: s.pub}
+	refusing := &refusingLog{next: s.base.Log}
 	refusing.refuse.Store(true)
 	down := v.wrap(s.serve(func(c *httpapi.Config) { c.APIToken = token; c.Log = refusing }))
 	v.allow5xx(func() {

@@ -1,7 +1,7 @@
 package httpapi
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -55,46 +55,46 @@ func (a *api) redeliverFailed(w http.ResponseWriter, r *http.Request) error {
 		return &domain.FieldError{Field: "since", Message: "must be an RFC 3339 time, such as 2026-03-01T10:00:00Z"}
 	}
 
-	// One bulk request at a time reads the items, appends, and waits for
-	// the views to mark what it requested before the next one reads.
-	a.bulkRedeliveries.Lock()
-	defer a.bulkRedeliveries.Unlock()
-	items, err := a.itemsSince(h.Slug, since)
-	if err != nil {
-		return err
-	}
-	records := make([]domain.DeliveryRecord, 0, len(items))
-	bySlug := make(map[string]projections.DeliveryItemView, len(items))
-	for _, d := range items {
-		if d.Test {
-			continue // a test is a probe, not a build event the receiver missed
-		}
-		bySlug[d.Slug] = d
-		records = append(records, domain.DeliveryRecord{
-			Slug: d.Slug, BuildEventID: d.BuildEventID, CreatedAt: d.CreatedAt, Status: d.ResponseStatus, Error: d.Error,
-			RedeliveredBy: d.RedeliveredBy,
-		})
-	}
-	out := redeliverFailedData{Slugs: []string{}}
-	var msgs []*message.Message
-	for _, rec := range domain.SelectFailedForRedelivery(records, since) {
-		d := bySlug[rec.Slug]
-		if len(d.RequestPayload) == 0 {
-			continue // nothing to send again, as the single redeliver says
-		}
-		ev := domain.RedeliveryRequested{
-			DeliveryID: a.NewID(), OriginalDeliveryID: d.Slug, HookSlug: h.Slug, AppSlug: h.AppSlug,
-			BuildEventID: d.BuildEventID, EventType: d.EventType, Payload: d.RequestPayload, RequestedAt: a.Now(),
-		}
-		msg, err := eventlog.EncodeEvent(a.NewID(), ev)
+	// Decided from the items as the views show them, and appended only if
+	// no other redelivery of this hook lands in between (conditional.go):
+	// whichever process serves it, each item is redelivered once.
+	var out redeliverFailedData
+	var rest []*message.Message
+	seqs, err := a.decideAndAppend(r.Context(), redeliveryNames, redeliversHook(h.Slug), func() ([]*message.Message, error) {
+		msgs, slugs, err := a.failedRedeliveries(h, since)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		msgs = append(msgs, msg)
-		out.Slugs = append(out.Slugs, ev.DeliveryID)
+		out = redeliverFailedData{Slugs: slugs}
+		n := bulkChunk(msgs)
+		rest = msgs[n:]
+		return msgs[:n], nil
+	})
+	if err != nil {
+		return fmt.Errorf("append %s: %w", domain.NameRedeliveryRequested, err)
 	}
-	if err := a.appendBulk(r.Context(), msgs); err != nil {
-		return err
+	// A selection too big for one append goes on in more, each on the
+	// same condition; if another redelivery of the hook gets in between,
+	// this one stops there and says so rather than redeliver twice.
+	last := uint64(0)
+	if len(seqs) > 0 {
+		last = seqs[len(seqs)-1]
+	}
+	for len(rest) > 0 {
+		n := bulkChunk(rest)
+		seqs, err := a.appendIfUntouched(r.Context(), last, redeliveryNames, redeliversHook(h.Slug), rest[:n])
+		var stale *staleError
+		if errors.As(err, &stale) {
+			out.Slugs = out.Slugs[:len(out.Slugs)-len(rest)]
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("append %s: %w", domain.NameRedeliveryRequested, err)
+		}
+		last, rest = seqs[len(seqs)-1], rest[n:]
+	}
+	if last != 0 {
+		a.waitForViews(r.Context(), last)
 	}
 	out.Requested = len(out.Slugs)
 	msg := fmt.Sprintf("redelivery requested for %d failed delivery items since %s", out.Requested, since.UTC().Format(time.RFC3339))
@@ -132,25 +132,64 @@ func (a *api) itemsSince(hookSlug string, since time.Time) ([]projections.Delive
 	}
 }
 
-// appendBulk appends msgs in as few Appends as the bounds allow, then
-// waits until the views show them.
-func (a *api) appendBulk(ctx context.Context, msgs []*message.Message) error {
-	var last uint64
-	for len(msgs) > 0 {
-		n, size := 0, 0
-		for n < len(msgs) && n < bulkAppendMessages && (n == 0 || size+len(msgs[n].Payload) <= bulkAppendBytes) {
-			size += len(msgs[n].Payload)
-			n++
+// failedRedeliveries reads the hook's items since the time and returns
+// a redelivery request for each failed one not redelivered yet, with the
+// new items' slugs.
+func (a *api) failedRedeliveries(h projections.HookView, since time.Time) ([]*message.Message, []string, error) {
+	items, err := a.itemsSince(h.Slug, since)
+	if err != nil {
+		return nil, nil, err
+	}
+	records := make([]domain.DeliveryRecord, 0, len(items))
+	bySlug := make(map[string]projections.DeliveryItemView, len(items))
+	for _, d := range items {
+		if d.Test {
+			continue // a test is a probe, not a build event the receiver missed
 		}
-		seqs, err := a.Log.Append(ctx, eventlog.Topic, msgs[:n]...)
+		bySlug[d.Slug] = d
+		records = append(records, domain.DeliveryRecord{
+			Slug: d.Slug, BuildEventID: d.BuildEventID, CreatedAt: d.CreatedAt, Status: d.ResponseStatus, Error: d.Error,
+			RedeliveredBy: d.RedeliveredBy,
+		})
+	}
+	slugs := []string{}
+	var msgs []*message.Message
+	for _, rec := range domain.SelectFailedForRedelivery(records, since) {
+		d := bySlug[rec.Slug]
+		if len(d.RequestPayload) == 0 {
+			continue // nothing to send again, as the single redeliver says
+		}
+		ev := domain.RedeliveryRequested{
+			DeliveryID: a.NewID(), OriginalDeliveryID: d.Slug, HookSlug: h.Slug, AppSlug: h.AppSlug,
+			BuildEventID: d.BuildEventID, EventType: d.EventType, Payload: d.RequestPayload, RequestedAt: a.Now(),
+		}
+		msg, err := eventlog.EncodeEvent(a.NewID(), ev)
 		if err != nil {
-			return fmt.Errorf("append %s: %w", domain.NameRedeliveryRequested, err)
+			return nil, nil, err
 		}
-		last = seqs[len(seqs)-1]
-		msgs = msgs[n:]
+		msgs = append(msgs, msg)
+		slugs = append(slugs, ev.DeliveryID)
 	}
-	if last != 0 {
-		a.waitForViews(ctx, last)
+	return msgs, slugs, nil
+}
+
+// bulkChunk is how many of msgs fit in one append of a bulk redelivery.
+func bulkChunk(msgs []*message.Message) int {
+	n, size := 0, 0
+	for n < len(msgs) && n < bulkAppendMessages && (n == 0 || size+len(msgs[n].Payload) <= bulkAppendBytes) {
+		size += len(msgs[n].Payload)
+		n++
 	}
-	return nil
+	return n
+}
+
+// redeliveryNames are the entries a bulk redelivery must not interleave with.
+var redeliveryNames = map[string]bool{domain.NameRedeliveryRequested: true}
+
+// redeliversHook reports whether ev is a redelivery of the hook's items.
+func redeliversHook(slug string) func(domain.Event) bool {
+	return func(ev domain.Event) bool {
+		rd, ok := ev.(domain.RedeliveryRequested)
+		return ok && rd.HookSlug == slug
+	}
 }

@@ -2,61 +2,16 @@ package httpapi_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hookd/hookd/internal/testkit"
 	"github.com/hookd/hookd/transport/httpapi"
 )
-
-// outageReceiver answers 500 while down, 200 otherwise, and records what
-// it got with what it answered.
-type outageReceiver struct {
-	srv  *httptest.Server
-	down atomic.Bool
-	hold atomic.Pointer[chan struct{}] // if set, requests wait until it is closed
-
-	mu  sync.Mutex
-	got []outageRequest
-}
-
-type outageRequest struct {
-	webhookID string
-	body      string
-	status    int
-}
-
-func newOutageReceiver(t *testing.T) *outageReceiver {
-	t.Helper()
-	rc := &outageReceiver{}
-	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		if hold := rc.hold.Load(); hold != nil {
-			<-*hold
-		}
-		status := http.StatusOK
-		if rc.down.Load() {
-			status = http.StatusInternalServerError
-		}
-		rc.mu.Lock()
-		rc.got = append(rc.got, outageRequest{webhookID: r.Header.Get("Webhook-Id"), body: string(b), status: status})
-		rc.mu.Unlock()
-		w.WriteHeader(status)
-	}))
-	t.Cleanup(rc.srv.Close)
-	return rc
-}
-
-func (rc *outageReceiver) requests() []outageRequest {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return slices.Clone(rc.got)
-}
 
 type redeliverFailedOut struct {
 	Message string `json:"message"`
@@ -90,10 +45,10 @@ func itemBySlug(items []itemOut) map[string]itemOut {
 
 func TestRedeliverFailedSendsEachFailedItemSinceOnceAfterAnOutage(t *testing.T) {
 	s := newStack(t)
-	recv := newOutageReceiver(t)
-	recv.down.Store(true)
-	h := s.api.createHook("app-1", map[string]any{"url": recv.srv.URL + "/hook", "events": []string{"all"}})
-	other := s.api.createHook("app-1", map[string]any{"url": recv.srv.URL + "/other", "events": []string{"build/triggered"}})
+	recv := testkit.NewReceiver(t)
+	recv.SetStatus(http.StatusInternalServerError) // down
+	h := s.api.createHook("app-1", map[string]any{"url": recv.URL() + "/hook", "events": []string{"all"}})
+	other := s.api.createHook("app-1", map[string]any{"url": recv.URL() + "/other", "events": []string{"build/triggered"}})
 
 	// Two failures before "since": they stay as they are.
 	s.api.sendBuild("app-1", "build/finished", buildBody(1))
@@ -119,7 +74,7 @@ func TestRedeliverFailedSendsEachFailedItemSinceOnceAfterAnOutage(t *testing.T) 
 	}
 
 	// The receiver is back; one bulk request sends each failure again.
-	recv.down.Store(false)
+	recv.SetStatus(http.StatusOK)
 	out := s.api.redeliverFailed("app-1", h.Slug, since)
 	if out.Data.Requested != outage {
 		t.Fatalf("requested %d, want %d: %s", out.Data.Requested, outage, out.Message)
@@ -189,35 +144,34 @@ func TestRedeliverFailedSendsEachFailedItemSinceOnceAfterAnOutage(t *testing.T) 
 
 	// The receiver got 7 failures, then the 5 again with the same bodies and
 	// Webhook-Ids, and nothing of the 2 from before since.
-	var ok []outageRequest
-	waitFor(t, waitLimit, "five successful redeliveries", func() bool {
-		ok = ok[:0]
-		for _, r := range recv.requests() {
-			if r.status == http.StatusOK {
-				ok = append(ok, r)
+	testkit.WaitUntil(t, waitLimit, "five successful redeliveries", func() bool {
+		ok := 0
+		for _, r := range recv.Requests() {
+			if r.Status == http.StatusOK {
+				ok++
 			}
 		}
-		return len(ok) >= outage
+		return ok >= outage
 	})
-	time.Sleep(100 * time.Millisecond)
-	reqs := recv.requests()
+	recv.StaysAt(t, 2+2*outage, 100*time.Millisecond)
+	reqs := recv.Requests()
 	if len(reqs) != 2+2*outage {
 		t.Fatalf("receiver got %d requests, want %d", len(reqs), 2+2*outage)
 	}
 	firstTry := map[string]string{}
 	for _, r := range reqs[:2+outage] {
-		firstTry[r.webhookID] = r.body
+		firstTry[r.Header.Get("Webhook-Id")] = string(r.Body)
 	}
 	for _, r := range reqs[:2] {
 		for _, again := range reqs[2+outage:] {
-			if again.webhookID == r.webhookID {
-				t.Errorf("a delivery from before since (Webhook-Id %s) was sent again", r.webhookID)
+			if again.Header.Get("Webhook-Id") == r.Header.Get("Webhook-Id") {
+				t.Errorf("a delivery from before since (Webhook-Id %s) was sent again", r.Header.Get("Webhook-Id"))
 			}
 		}
 	}
 	for _, r := range reqs[2+outage:] {
-		if body, ok := firstTry[r.webhookID]; !ok || body != r.body {
-			t.Errorf("redelivery with Webhook-Id %s and body %s matches no failed delivery", r.webhookID, r.body)
+		if body, ok := firstTry[r.Header.Get("Webhook-Id")]; !ok || body != string(r.Body) {
+			t.Errorf("redelivery with Webhook-Id %s and body %s matches no failed delivery", r.Header.Get("Webhook-Id"), r.Body)
 		}
 	}
 
@@ -234,7 +188,7 @@ func TestRedeliverFailedSendsEachFailedItemSinceOnceAfterAnOutage(t *testing.T) 
 func TestRedeliverFailedRefusesBadInput(t *testing.T) {
 	s := newStack(t)
 	recv := newReceiver(t, http.StatusOK)
-	h := s.api.createHook("app-1", map[string]any{"url": recv.URL("/hook"), "events": []string{"all"}})
+	h := s.api.createHook("app-1", map[string]any{"url": recv.URL() + "/hook", "events": []string{"all"}})
 	path := redeliverFailedPath("app-1", h.Slug)
 
 	for _, body := range []any{
@@ -262,9 +216,9 @@ func TestRedeliverFailedRefusesBadInput(t *testing.T) {
 
 func TestRedeliverFailedCalledConcurrentlyRequestsEachItemOnce(t *testing.T) {
 	s := newStack(t)
-	recv := newOutageReceiver(t)
-	recv.down.Store(true)
-	h := s.api.createHook("app-1", map[string]any{"url": recv.srv.URL + "/hook", "events": []string{"all"}})
+	recv := testkit.NewReceiver(t)
+	recv.SetStatus(http.StatusInternalServerError) // down
+	h := s.api.createHook("app-1", map[string]any{"url": recv.URL() + "/hook", "events": []string{"all"}})
 	since := time.Now().UTC().Add(-time.Second)
 	const n = 4
 	for i := range n {
@@ -274,26 +228,30 @@ func TestRedeliverFailedCalledConcurrentlyRequestsEachItemOnce(t *testing.T) {
 
 	// Redeliveries are held at the receiver, so none is recorded while
 	// the calls run: only the marks keep them from being asked twice.
-	release := make(chan struct{})
-	var releaseOnce sync.Once
-	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
-	recv.hold.Store(&release)
+	// Half the calls go through a second router over the same log, as a
+	// second process would: nothing in memory is shared between the two,
+	// only the log and its conditional append keep them apart.
+	release := recv.Hold()
+	other := s.serve()
 	var total atomic.Int64
 	var wg sync.WaitGroup
-	for range 4 {
+	for i := range 8 {
+		api := s.api
+		if i%2 == 1 {
+			api = other
+		}
 		wg.Go(func() {
 			var out redeliverFailedOut
-			s.api.do(http.MethodPost, redeliverFailedPath("app-1", h.Slug), map[string]any{"since": since.Format(time.RFC3339Nano)}).
+			api.do(http.MethodPost, redeliverFailedPath("app-1", h.Slug), map[string]any{"since": since.Format(time.RFC3339Nano)}).
 				expect(t, http.StatusOK).decode(t, &out)
 			total.Add(int64(out.Data.Requested))
 		})
 	}
 	wg.Wait()
 	if got := total.Load(); got != n {
-		t.Fatalf("four concurrent calls requested %d redeliveries in all, want %d", got, n)
+		t.Fatalf("eight concurrent calls through two routers requested %d redeliveries in all, want %d", got, n)
 	}
-	recv.hold.Store(nil)
-	releaseOnce.Do(func() { close(release) })
+	release()
 
 	// The redeliveries fail too (the receiver is still down): each is then
 	// the newest failure of its build event, and is asked for once more.

@@ -10,7 +10,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -20,10 +19,12 @@ import (
 	"github.com/hookd/hookd/projections"
 )
 
-// Appender appends messages to the log and returns their sequences;
-// *eventlog.Publisher is one.
+// Appender appends messages to the log and returns their sequences, at
+// once or on the condition that the log's head is last (wrapping
+// eventlog.ErrConflict if it is not); *eventlog.Publisher is one.
 type Appender interface {
 	Append(ctx context.Context, topic string, msgs ...*message.Message) ([]uint64, error)
+	AppendAt(ctx context.Context, topic string, last uint64, msgs ...*message.Message) ([]uint64, error)
 }
 
 // Views is what the API reads; *projections.Views is one.
@@ -39,8 +40,11 @@ type Views interface {
 	BuildEvent(appSlug, eventID string) (projections.BuildEventDetail, error)
 }
 
-// ViewWaiter blocks until the views reflect a sequence; *projections.Runner is one.
+// ViewWaiter says how far the views reflect the log and blocks until they
+// reflect a sequence; *projections.Runner is one.
 type ViewWaiter interface {
+	// Applied is the sequence the views reflect at least.
+	Applied() uint64
 	WaitFor(ctx context.Context, seq uint64) error
 }
 
@@ -104,11 +108,6 @@ type Config struct {
 
 type api struct {
 	Config
-	// hookWrites serialises hook changes: each checks the views, appends,
-	// and waits for the views to show it before the next one checks.
-	hookWrites sync.Mutex
-	// bulkRedeliveries serialises redeliver-failed requests the same way.
-	bulkRedeliveries sync.Mutex
 }
 
 // NewRouter returns the HTTP handler with every route in one table; it is

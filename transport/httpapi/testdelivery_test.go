@@ -35,9 +35,9 @@ func TestTestDeliverySendsOneSignedTestPayloadToThatHookOnly(t *testing.T) {
 	s.forbid(secret)
 	tested, other := newReceiver(t, http.StatusOK), newReceiver(t, http.StatusOK)
 	h := s.api.createHook("app-1", map[string]any{
-		"url": tested.URL("/hook"), "events": []string{"all"}, "headers": map[string]string{"X-Team": "mobile"}, "secret": secret,
+		"url": tested.URL() + "/hook", "events": []string{"all"}, "headers": map[string]string{"X-Team": "mobile"}, "secret": secret,
 	})
-	o := s.api.createHook("app-1", map[string]any{"url": other.URL("/"), "events": []string{"all"}})
+	o := s.api.createHook("app-1", map[string]any{"url": other.URL() + "/", "events": []string{"all"}})
 
 	req := s.api.sendTest("app-1", h.Slug, nil)
 	if req.Message != "test delivery requested" || !uuidPattern.MatchString(req.Data.Slug) ||
@@ -45,7 +45,7 @@ func TestTestDeliverySendsOneSignedTestPayloadToThatHookOnly(t *testing.T) {
 		t.Fatalf("202 answer %+v", req)
 	}
 	items := s.api.waitItems("app-1", h.Slug, 1)
-	reqs := tested.requests()
+	reqs := tested.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("the tested hook's receiver got %d requests, want exactly 1", len(reqs))
 	}
@@ -102,7 +102,7 @@ func TestTestDeliverySendsOneSignedTestPayloadToThatHookOnly(t *testing.T) {
 	if l := s.api.waitItems("app-1", o.Slug, 1); len(l) != 1 || l[0].Test || l[0].BuildSlug != "build-1" {
 		t.Errorf("the other hook's items %+v, want only build-1's", l)
 	}
-	if got := other.requests(); len(got) != 1 || strings.Contains(string(got[0].Body), "hookd-test-") {
+	if got := other.Requests(); len(got) != 1 || strings.Contains(string(got[0].Body), "hookd-test-") {
 		t.Errorf("the other hook's receiver got %d requests (%v), want only the build's", len(got), got)
 	}
 	s.api.waitItems("app-1", h.Slug, 2)
@@ -120,7 +120,7 @@ func TestTestDeliverySendsOneSignedTestPayloadToThatHookOnly(t *testing.T) {
 	if !strings.Contains(msg, "/test") {
 		t.Errorf("redeliver of a test item: %q, want it to point at POST .../test", msg)
 	}
-	if n := len(tested.requests()); n != 2 {
+	if n := len(tested.Requests()); n != 2 {
 		t.Errorf("receiver got %d requests in the end, want 2 (the test, the build)", n)
 	}
 }
@@ -128,10 +128,10 @@ func TestTestDeliverySendsOneSignedTestPayloadToThatHookOnly(t *testing.T) {
 func TestTestDeliveryOfTriggeredGoesToAHookThatSelectsOnlyFinished(t *testing.T) {
 	s := newStack(t)
 	rc := newReceiver(t, http.StatusOK)
-	h := s.api.createHook("app-1", map[string]any{"url": rc.URL("/"), "events": []string{"build/finished"}})
+	h := s.api.createHook("app-1", map[string]any{"url": rc.URL() + "/", "events": []string{"build/finished"}})
 	req := s.api.sendTest("app-1", h.Slug, map[string]any{"event_type": "build/triggered", "extra": 1})
 	it := s.api.waitItems("app-1", h.Slug, 1)[0]
-	got := rc.requests()
+	got := rc.Requests()
 	if len(got) != 1 || got[0].Header.Get("Bitrise-Event-Type") != "build/triggered" || got[0].Header.Get("Bitrise-Hook-Signature") != "" {
 		t.Fatalf("receiver got %+v, want one unsigned build/triggered", got)
 	}
@@ -154,8 +154,8 @@ func TestTestDeliveryOfTriggeredGoesToAHookThatSelectsOnlyFinished(t *testing.T)
 func TestTestDeliveryRefusesBadInputAndUnknownOrDeletedHooks(t *testing.T) {
 	s := newStack(t)
 	rc := newReceiver(t, http.StatusOK)
-	h := s.api.createHook("app-1", map[string]any{"url": rc.URL("/"), "events": []string{"all"}})
-	gone := s.api.createHook("app-1", map[string]any{"url": rc.URL("/"), "events": []string{"all"}})
+	h := s.api.createHook("app-1", map[string]any{"url": rc.URL() + "/", "events": []string{"all"}})
+	gone := s.api.createHook("app-1", map[string]any{"url": rc.URL() + "/", "events": []string{"all"}})
 	s.api.do(http.MethodDelete, hookPath("app-1", gone.Slug), nil).expect(t, http.StatusOK)
 	head := s.head()
 	for _, tc := range []struct {
@@ -183,7 +183,7 @@ func TestTestDeliveryRefusesBadInputAndUnknownOrDeletedHooks(t *testing.T) {
 	if got := s.head(); got != head {
 		t.Errorf("refused tests appended %d entries, want none", got-head)
 	}
-	if n := len(rc.requests()); n != 0 {
+	if n := len(rc.Requests()); n != 0 {
 		t.Errorf("receiver got %d requests, want none", n)
 	}
 }
@@ -191,7 +191,7 @@ func TestTestDeliveryRefusesBadInputAndUnknownOrDeletedHooks(t *testing.T) {
 func TestRedeliverFailedSkipsTestDeliveries(t *testing.T) {
 	s := newStack(t)
 	rc := newReceiver(t, http.StatusInternalServerError)
-	h := s.api.createHook("app-1", map[string]any{"url": rc.URL("/"), "events": []string{"all"}})
+	h := s.api.createHook("app-1", map[string]any{"url": rc.URL() + "/", "events": []string{"all"}})
 	since := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 	s.api.sendTest("app-1", h.Slug, nil)
 	s.api.sendBuild("app-1", "build/finished", buildBody(1))

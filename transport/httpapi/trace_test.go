@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 // TestBuildEventShowsEachHookItWentToWithItemsAndSequences follows a build
@@ -12,8 +14,8 @@ import (
 func TestBuildEventShowsEachHookItWentToWithItemsAndSequences(t *testing.T) {
 	s := newStack(t)
 	ok, failing := newReceiver(t, http.StatusOK), newReceiver(t, http.StatusInternalServerError)
-	h1 := s.api.createHook("app-1", hookBody(map[string]any{"url": ok.URL("/a")}))
-	h2 := s.api.createHook("app-1", hookBody(map[string]any{"url": failing.URL("/b")}))
+	h1 := s.api.createHook("app-1", hookBody(map[string]any{"url": ok.URL() + "/a"}))
+	h2 := s.api.createHook("app-1", hookBody(map[string]any{"url": failing.URL() + "/b"}))
 	acc := s.api.sendBuild("app-1", "build/finished", buildBody(7))
 	b := s.api.waitBuildEvent("app-1", acc.EventID, 2)
 	if b.EventID != acc.EventID || b.Sequence != acc.Sequence || b.EventType != "build/finished" {
@@ -74,7 +76,7 @@ func TestBuildEventsArePagedNewestFirst(t *testing.T) {
 	q := "?limit=2"
 	for pages := 0; ; pages++ {
 		var l buildEventList
-		waitFor(t, waitLimit, "build events in the views", func() bool {
+		testkit.WaitUntil(t, waitLimit, "build events in the views", func() bool {
 			l = s.api.listBuildEvents("app-1", q)
 			return l.Paging.TotalItemCount == 5
 		})
@@ -100,8 +102,8 @@ func TestDeliveryItemFiltersCombineAndPage(t *testing.T) {
 	s := newStack(t)
 	rc := newReceiver(t, http.StatusOK)
 	bad := newReceiver(t, http.StatusServiceUnavailable)
-	good := s.api.createHook("app-1", hookBody(map[string]any{"url": rc.URL("/")}))
-	failing := s.api.createHook("app-1", hookBody(map[string]any{"url": bad.URL("/")}))
+	good := s.api.createHook("app-1", hookBody(map[string]any{"url": rc.URL() + "/"}))
+	failing := s.api.createHook("app-1", hookBody(map[string]any{"url": bad.URL() + "/"}))
 	for i := range 6 {
 		s.api.sendBuild("app-1", "build/finished", buildBody(i%3))
 	}
@@ -172,8 +174,8 @@ func TestUnknownFilterValuesAreBadRequests(t *testing.T) {
 func TestDeletedHooksItemsStayReadableAndIncludeDeletedListsIt(t *testing.T) {
 	s := newStack(t)
 	rc := newReceiver(t, http.StatusOK)
-	keep := s.api.createHook("app-1", hookBody(map[string]any{"url": rc.URL("/keep")}))
-	gone := s.api.createHook("app-1", hookBody(map[string]any{"url": rc.URL("/gone")}))
+	keep := s.api.createHook("app-1", hookBody(map[string]any{"url": rc.URL() + "/keep"}))
+	gone := s.api.createHook("app-1", hookBody(map[string]any{"url": rc.URL() + "/gone"}))
 	acc := s.api.sendBuild("app-1", "build/finished", buildBody(1))
 	items := s.api.waitItems("app-1", gone.Slug, 1)
 	before := time.Now().UTC()

@@ -144,7 +144,7 @@ func (d *Dispatcher) deliver(t *ticket) {
 		d.fail(fmt.Errorf("record the attempt of delivery %s: %w", ev.DeliveryID, err))
 		return
 	}
-	d.tracker.finish(t.reqSeq)
+	d.finish(t, ev.DeliveryID)
 	d.logDelivery(ev)
 }
 

@@ -52,6 +52,9 @@ type DispatcherConfig struct {
 	// Observer, if set, is told when each delivery starts and finishes
 	// (for metrics). Default: none.
 	Observer Observer
+	// Sharing, if set, makes this dispatcher one of several processes
+	// sharing the log (see Sharing). Nil: the log is this process's alone.
+	Sharing *Sharing
 	// SaveEvery is how often, at most, the dispatcher saves its position
 	// while the log keeps moving (it also saves when the log goes idle and
 	// when it stops). Default 1 s.
@@ -119,6 +122,13 @@ type Dispatcher struct {
 	stop    context.CancelFunc
 	runCtx  context.Context // Run's, ended by stop
 	holding atomic.Bool     // appends are held: said once (held.go)
+
+	// With Sharing (shared.go):
+	leading   atomic.Bool   // this process holds the matcher lease
+	undecided *undecided    // requests decided while not leading, not yet in the log (loop only)
+	nudged    chan struct{} // wakes the loop: the lease was acquired
+	applied   appliedSignal // the loop moved matched on
+	open      openRequests  // requests read without an attempt read yet
 }
 
 // NewDispatcher returns a Dispatcher of log keeping its state in state
@@ -143,12 +153,19 @@ func NewDispatcher(store eventlog.Log, state StateStore, pub *eventlog.Publisher
 	if cfg.SaveEvery <= 0 {
 		cfg.SaveEvery = time.Second
 	}
+	if cfg.Sharing != nil {
+		sh := *cfg.Sharing
+		sh.setDefaults()
+		cfg.Sharing = &sh
+	}
 	return &Dispatcher{
 		store: store, state: state, pub: pub, sender: sender, logger: cfg.Logger, cfg: cfg,
-		registry: domain.NewHookRegistry(),
-		changed:  map[string]struct{}{},
-		queue:    newQueue(cfg.PerHost, cfg.MaxWaiting),
-		payloads: newPayloadCache(payloadCacheBytes),
+		registry:  domain.NewHookRegistry(),
+		changed:   map[string]struct{}{},
+		queue:     newQueue(cfg.PerHost, cfg.MaxWaiting),
+		payloads:  newPayloadCache(payloadCacheBytes),
+		undecided: newUndecided(),
+		nudged:    make(chan struct{}, 1),
 	}
 }
 
@@ -162,6 +179,9 @@ func (d *Dispatcher) Position() uint64 { return d.matched.Load() }
 
 // Waiting is the number of deliveries requested and not yet attempted.
 func (d *Dispatcher) Waiting() int {
+	if d.shared() {
+		return d.queue.len()
+	}
 	if d.tracker == nil {
 		return 0
 	}
@@ -187,6 +207,17 @@ func (d *Dispatcher) Run(ctx context.Context) (err error) {
 	d.registry = reg
 	d.matched.Store(pos.matched)
 	d.tracker = newTracker(pos.lowWater)
+	if d.shared() {
+		b, err := d.state.State(stateUndecided)
+		if err != nil {
+			return fmt.Errorf("dispatcher: %w", err)
+		}
+		if b != nil {
+			if err := d.undecided.decode(b); err != nil {
+				return fmt.Errorf("dispatcher: %w", err)
+			}
+		}
+	}
 
 	for i := 0; i < d.cfg.Workers; i++ {
 		d.workers.Add(1)
@@ -204,6 +235,16 @@ func (d *Dispatcher) Run(ctx context.Context) (err error) {
 	}()
 
 	head, err := d.recover(ctx, pos)
+	if err == nil && d.shared() {
+		var bg sync.WaitGroup
+		defer func() { d.stop(); bg.Wait() }()
+		bg.Go(func() { d.lead(ctx) })
+		bg.Go(func() {
+			if err := d.claim(ctx); ctx.Err() == nil {
+				d.fail(fmt.Errorf("claiming requests from the shared send queue stopped: %w", err))
+			}
+		})
+	}
 	if err == nil {
 		d.warnRefusedTargets()
 		err = d.follow(ctx, head+1)
@@ -250,8 +291,9 @@ func (d *Dispatcher) recover(ctx context.Context, pos position) (uint64, error) 
 		return 0, err
 	}
 	from := min(pos.matched, pos.lowWater) + 1
-	pending := map[string]ref{}     // requests without an attempt, by delivery id
-	logged := map[string]struct{}{} // requests and attempts after pos.matched
+	pending := map[string]ref{}       // requests without an attempt, by delivery id
+	pendingIDs := map[uint64]string{} // their delivery ids by request sequence
+	logged := map[string]struct{}{}   // requests and attempts after pos.matched
 	var candidates []domain.DeliveryRequested
 	scanned := 0
 	r := eventlog.NewReader(d.store, eventlog.Topic, from)
@@ -277,8 +319,10 @@ func (d *Dispatcher) recover(ctx context.Context, pos position) (uint64, error) 
 			if e.Seq > pos.matched {
 				logged[id] = struct{}{}
 			}
+			d.undecided.seen(id)
 			if e.Seq > pos.lowWater {
 				pending[id] = rf
+				pendingIDs[rf.reqSeq] = id
 			}
 		case e.Seq <= pos.matched:
 			// folded into the saved hooks and matched already
@@ -299,10 +343,11 @@ func (d *Dispatcher) recover(ctx context.Context, pos position) (uint64, error) 
 			fresh = append(fresh, c)
 		}
 	}
-	if err := d.request(ctx, fresh); err != nil {
+	if err := d.decided(ctx, fresh); err != nil {
 		return 0, err
 	}
 	d.matched.Store(max(head, pos.matched))
+	d.applied.broadcast()
 
 	waiting := make([]ref, 0, len(pending))
 	for _, rf := range pending {
@@ -310,7 +355,11 @@ func (d *Dispatcher) recover(ctx context.Context, pos position) (uint64, error) 
 	}
 	slices.SortFunc(waiting, func(a, b ref) int { return cmp.Compare(a.reqSeq, b.reqSeq) })
 	for _, rf := range waiting {
-		if err := d.enqueue(ctx, rf); err != nil {
+		if d.shared() {
+			// Whoever claims it sends it; this process only knows it is open.
+			d.open.add(pendingIDs[rf.reqSeq], rf.reqSeq)
+			d.tracker.add(rf.reqSeq)
+		} else if err := d.enqueue(ctx, rf); err != nil {
 			return 0, err
 		}
 	}
@@ -338,7 +387,10 @@ func (d *Dispatcher) follow(ctx context.Context, next uint64) error {
 				return err
 			}
 			lastSave = time.Now()
-			if err := d.store.WaitFor(ctx, eventlog.Topic, next-1); err != nil {
+			if err := d.takeOver(ctx); err != nil {
+				return err
+			}
+			if err := d.waitForMore(ctx, next-1); err != nil {
 				if errors.Is(err, eventlog.ErrClosed) {
 					return errors.New("the event log closed while the dispatcher was reading it")
 				}
@@ -349,14 +401,20 @@ func (d *Dispatcher) follow(ctx context.Context, next uint64) error {
 		var reqs []domain.DeliveryRequested
 		for _, e := range batch {
 			if isRequest(e.Name()) {
-				rf, _, err := d.decodeRequest(e)
+				rf, id, err := d.decodeRequest(e)
 				if err != nil {
 					return err
 				}
-				if err := d.enqueue(ctx, rf); err != nil {
+				if d.shared() {
+					d.readShared(e, id) // sent by whoever claims it
+				} else if err := d.enqueue(ctx, rf); err != nil {
 					return err
 				}
-			} else if e.Name() != domain.NameDeliveryAttempted {
+			} else if e.Name() == domain.NameDeliveryAttempted {
+				if d.shared() {
+					d.readShared(e, e.Metadata[eventlog.MetaDeliveryID])
+				}
+			} else {
 				more, err := d.step(e)
 				if err != nil {
 					return err
@@ -365,11 +423,15 @@ func (d *Dispatcher) follow(ctx context.Context, next uint64) error {
 			}
 			d.tracker.readThrough(e.Seq)
 		}
-		if err := d.request(ctx, reqs); err != nil {
+		if err := d.decided(ctx, reqs); err != nil {
+			return err
+		}
+		if err := d.takeOver(ctx); err != nil {
 			return err
 		}
 		next = batch[len(batch)-1].Seq + 1
 		d.matched.Store(next - 1)
+		d.applied.broadcast()
 		if time.Since(lastSave) >= d.cfg.SaveEvery {
 			if err := d.save(); err != nil {
 				return err
@@ -476,7 +538,9 @@ func (d *Dispatcher) enqueue(ctx context.Context, rf ref) error {
 	if ok {
 		host = hostKey(url, rf.hookSlug)
 	}
-	d.tracker.add(rf.reqSeq)
+	if rf.claim == nil {
+		d.tracker.add(rf.reqSeq)
+	}
 	if d.queue.full() {
 		d.logger.Warn("deliveries waiting for their receivers reached --max-waiting; reading the log waits until some are sent",
 			"waiting", d.queue.len())
@@ -490,7 +554,7 @@ func (d *Dispatcher) enqueue(ctx context.Context, rf ref) error {
 // save writes the position and the hooks changed since the last save.
 func (d *Dispatcher) save() error {
 	pos := position{matched: d.matched.Load(), lowWater: d.tracker.lowWater()}
-	if d.saved && d.lastSaved == pos && len(d.changed) == 0 && !d.legacy {
+	if d.saved && d.lastSaved == pos && len(d.changed) == 0 && !d.legacy && !d.undecided.dirty {
 		return nil // nothing new: an idle log writes nothing
 	}
 	d.regMu.RLock()
@@ -499,10 +563,18 @@ func (d *Dispatcher) save() error {
 	if err != nil {
 		return err
 	}
+	if d.undecided.dirty {
+		if len(d.undecided.open) == 0 {
+			c.Delete = append(c.Delete, stateUndecided)
+		} else if c.Put[stateUndecided], err = d.undecided.encode(); err != nil {
+			return fmt.Errorf("dispatcher state: %w", err)
+		}
+	}
 	if err := d.state.SaveState(c.Put, c.Delete); err != nil {
 		return fmt.Errorf("dispatcher: %w", err)
 	}
 	d.lastSaved, d.saved = pos, true
+	d.undecided.dirty = false
 	clear(d.changed)
 	d.legacy = false
 	return nil

@@ -9,24 +9,25 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/domain"
+	"github.com/hookd/hookd/internal/testkit"
 	"github.com/hookd/hookd/transport/webhook"
 )
 
 // assertEvents fails unless rc received exactly the build events want, once each.
-func assertEvents(t *testing.T, name string, rc *receiver, want ...string) {
+func assertEvents(t *testing.T, name string, rc *testkit.Receiver, want ...string) {
 	t.Helper()
 	wantSet := map[string]int{}
 	for _, ev := range want {
 		wantSet[ev] = 1
 	}
-	if got := rc.events(); !maps.Equal(got, wantSet) {
+	if got := events(rc); !maps.Equal(got, wantSet) {
 		t.Errorf("%s received %v, want %v (each once)", name, got, wantSet)
 	}
 }
 
 func TestDispatcherMatchesHooksByLogOrder(t *testing.T) {
 	e := newLogEnv(t)
-	r1, r2, r3 := newReceiver(t, nil), newReceiver(t, nil), newReceiver(t, nil)
+	r1, r2, r3 := testkit.NewReceiver(t), testkit.NewReceiver(t), testkit.NewReceiver(t)
 	e.startDispatcher(webhook.SenderConfig{Timeout: 5 * time.Second})
 
 	triggeredOnly := hookConfigured("app-1", "h3", r3.URL())
@@ -63,21 +64,21 @@ func TestDispatcherMatchesHooksByLogOrder(t *testing.T) {
 			t.Errorf("attempt %s: app %q type %q redelivery of %q at %v", a.DeliveryID, a.AppSlug, a.EventType, a.RedeliveryOf, a.AttemptedAt)
 		}
 		// What the log says was sent is what the receiver got.
-		rc := map[string]*receiver{"h1": r1, "h2": r2}[a.HookSlug]
-		for _, got := range rc.requests() {
-			if got.buildSlug() != a.BuildEventID {
+		rc := map[string]*testkit.Receiver{"h1": r1, "h2": r2}[a.HookSlug]
+		for _, got := range rc.Requests() {
+			if buildSlug(got) != a.BuildEventID {
 				continue
 			}
-			if !bytes.Equal(got.body, a.Request.Body) {
-				t.Errorf("attempt %s records body %q, the receiver got %q", a.DeliveryID, a.Request.Body, got.body)
+			if !bytes.Equal(got.Body, a.Request.Body) {
+				t.Errorf("attempt %s records body %q, the receiver got %q", a.DeliveryID, a.Request.Body, got.Body)
 			}
 			for k, v := range a.Request.Headers {
-				if got.header.Get(k) != v {
-					t.Errorf("attempt %s records header %s: %q, the receiver got %q", a.DeliveryID, k, v, got.header.Get(k))
+				if got.Header.Get(k) != v {
+					t.Errorf("attempt %s records header %s: %q, the receiver got %q", a.DeliveryID, k, v, got.Header.Get(k))
 				}
 			}
-			if got.header.Get("X-Hook") != a.HookSlug || got.header.Get("Bitrise-App-Id") != "app-1" {
-				t.Errorf("receiver of %s got X-Hook %q, Bitrise-App-Id %q", a.HookSlug, got.header.Get("X-Hook"), got.header.Get("Bitrise-App-Id"))
+			if got.Header.Get("X-Hook") != a.HookSlug || got.Header.Get("Bitrise-App-Id") != "app-1" {
+				t.Errorf("receiver of %s got X-Hook %q, Bitrise-App-Id %q", a.HookSlug, got.Header.Get("X-Hook"), got.Header.Get("Bitrise-App-Id"))
 			}
 		}
 	}
@@ -86,7 +87,8 @@ func TestDispatcherMatchesHooksByLogOrder(t *testing.T) {
 func TestHangingReceiverDoesNotHoldUpOtherHooks(t *testing.T) {
 	e := newLogEnv(t)
 	release := make(chan struct{})
-	hanging := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+	hanging := testkit.NewReceiver(t)
+	hanging.SetHandler(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -100,7 +102,7 @@ func TestHangingReceiverDoesNotHoldUpOtherHooks(t *testing.T) {
 		}
 	}
 	t.Cleanup(releaseAll)
-	fast := newReceiver(t, nil)
+	fast := testkit.NewReceiver(t)
 
 	e.append(hookConfigured("app-1", "h-a", hanging.URL()), hookConfigured("app-1", "h-b", fast.URL()))
 	e.startDispatcher(webhook.SenderConfig{Timeout: 2 * time.Second})
@@ -112,7 +114,7 @@ func TestHangingReceiverDoesNotHoldUpOtherHooks(t *testing.T) {
 		e.append(buildEvent("app-1", id))
 	}
 
-	waitUntil(t, fmt.Sprintf("hook B's receiver to get all %d events", n), func() bool { return fast.count() >= n })
+	testkit.WaitUntil(t, waitLimit, fmt.Sprintf("hook B's receiver to get all %d events", n), func() bool { return fast.Count() >= n })
 	// A blocks for its 2 s timeout, so no attempt to A can be recorded yet.
 	for _, a := range e.attempts() {
 		if a.HookSlug == "h-a" {
@@ -120,7 +122,7 @@ func TestHangingReceiverDoesNotHoldUpOtherHooks(t *testing.T) {
 				a.BuildEventID, a.Error, n)
 		}
 	}
-	if hanging.count() == 0 {
+	if hanging.Count() == 0 {
 		t.Error("the hanging receiver got no request while B was served")
 	}
 
@@ -140,7 +142,7 @@ func TestHangingReceiverDoesNotHoldUpOtherHooks(t *testing.T) {
 
 func TestDispatcherRecoversUnsentDeliveriesAfterACrash(t *testing.T) {
 	e := newLogEnv(t)
-	r1, r2, r3 := newReceiver(t, nil), newReceiver(t, nil), newReceiver(t, nil)
+	r1, r2, r3 := testkit.NewReceiver(t), testkit.NewReceiver(t), testkit.NewReceiver(t)
 
 	// The process died before sending: the log asks for deliveries that
 	// have no DeliveryAttempted, except (e1, h1), which was recorded.
@@ -203,7 +205,8 @@ func TestDispatcherRecoversUnsentDeliveriesAfterACrash(t *testing.T) {
 
 func TestRedeliverySendsOriginalPayloadToCurrentURLAndHeaders(t *testing.T) {
 	e := newLogEnv(t)
-	before, after := newReceiver(t, nil), newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+	before, after := testkit.NewReceiver(t), testkit.NewReceiver(t)
+	after.SetHandler(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusCreated)
 	})
 	e.startDispatcher(webhook.SenderConfig{Timeout: 5 * time.Second})
@@ -237,31 +240,31 @@ func TestRedeliverySendsOriginalPayloadToCurrentURLAndHeaders(t *testing.T) {
 		t.Errorf("redelivery outcome %+v error %q, want 201", re.Response, re.Error)
 	}
 
-	if n := before.count(); n != 1 {
+	if n := before.Count(); n != 1 {
 		t.Errorf("the old URL got %d requests, want only the original", n)
 	}
-	reqs := after.requests()
+	reqs := after.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("the current URL got %d requests, want 1", len(reqs))
 	}
 	got := reqs[0]
-	if got.uri != "/new" || !bytes.Equal(got.body, original.Request.Body) {
-		t.Errorf("redelivery arrived at %s with body %q, want /new with the original body %q", got.uri, got.body, original.Request.Body)
+	if got.RequestURI != "/new" || !bytes.Equal(got.Body, original.Request.Body) {
+		t.Errorf("redelivery arrived at %s with body %q, want /new with the original body %q", got.RequestURI, got.Body, original.Request.Body)
 	}
-	if got.header.Get("X-Env") != "new" || got.header.Get("X-Only-Old") != "" {
-		t.Errorf("redelivery headers X-Env %q X-Only-Old %q, want the current headers only", got.header.Get("X-Env"), got.header.Get("X-Only-Old"))
+	if got.Header.Get("X-Env") != "new" || got.Header.Get("X-Only-Old") != "" {
+		t.Errorf("redelivery headers X-Env %q X-Only-Old %q, want the current headers only", got.Header.Get("X-Env"), got.Header.Get("X-Only-Old"))
 	}
-	if sig := got.header.Get("Bitrise-Hook-Signature"); !domain.VerifySignature(secret, got.body, sig) {
+	if sig := got.Header.Get("Bitrise-Hook-Signature"); !domain.VerifySignature(secret, got.Body, sig) {
 		t.Errorf("redelivery signature %q does not verify with the current secret", sig)
 	}
-	if got.header.Get("Bitrise-Event-Type") != domain.EventBuildFinished || got.header.Get("Bitrise-App-Id") != "app-1" {
-		t.Errorf("redelivery event type %q app %q", got.header.Get("Bitrise-Event-Type"), got.header.Get("Bitrise-App-Id"))
+	if got.Header.Get("Bitrise-Event-Type") != domain.EventBuildFinished || got.Header.Get("Bitrise-App-Id") != "app-1" {
+		t.Errorf("redelivery event type %q app %q", got.Header.Get("Bitrise-Event-Type"), got.Header.Get("Bitrise-App-Id"))
 	}
 }
 
 func TestRedeliveryToARemovedHookRecordsAnErrorAndSendsNothing(t *testing.T) {
 	e := newLogEnv(t)
-	rc := newReceiver(t, nil)
+	rc := testkit.NewReceiver(t)
 	e.startDispatcher(webhook.SenderConfig{Timeout: 5 * time.Second})
 	e.append(hookConfigured("app-1", "h1", rc.URL()))
 	e.append(buildEvent("app-1", "e1"))
@@ -283,7 +286,7 @@ func TestRedeliveryToARemovedHookRecordsAnErrorAndSendsNothing(t *testing.T) {
 	if !bytes.Equal(re.Request.Body, original.Request.Body) {
 		t.Errorf("redelivery records body %q, want the original %q", re.Request.Body, original.Request.Body)
 	}
-	if n := rc.count(); n != 1 {
+	if n := rc.Count(); n != 1 {
 		t.Errorf("the removed hook's receiver got %d requests, want only the original", n)
 	}
 }
@@ -291,7 +294,8 @@ func TestRedeliveryToARemovedHookRecordsAnErrorAndSendsNothing(t *testing.T) {
 func TestStoppingWaitsForInFlightDeliveryToBeRecorded(t *testing.T) {
 	e := newLogEnv(t)
 	entered := make(chan struct{}, 1)
-	slow := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+	slow := testkit.NewReceiver(t)
+	slow.SetHandler(func(w http.ResponseWriter, r *http.Request) {
 		entered <- struct{}{}
 		time.Sleep(500 * time.Millisecond)
 		_, _ = w.Write([]byte("slow ok"))

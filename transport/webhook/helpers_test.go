@@ -4,11 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +15,7 @@ import (
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/eventlog/badgerlog"
 	"github.com/hookd/hookd/internal/sealer"
+	"github.com/hookd/hookd/internal/testkit"
 	"github.com/hookd/hookd/transport/webhook"
 )
 
@@ -33,85 +30,21 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// waitUntil polls cond until it holds, failing the test after waitLimit.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// received is one request a receiver got.
-type received struct {
-	method string
-	uri    string
-	header http.Header
-	body   []byte
-}
-
-// buildSlug is the build_slug of a build payload body, which the tests
-// set to the event id.
-func (r received) buildSlug() string {
+// buildSlug is the build_slug of a request's build payload body, which
+// the tests set to the event id.
+func buildSlug(r testkit.Request) string {
 	var p struct {
 		BuildSlug string `json:"build_slug"`
 	}
-	_ = json.Unmarshal(r.body, &p)
+	_ = json.Unmarshal(r.Body, &p)
 	return p.BuildSlug
 }
 
-// receiver is a webhook receiver on 127.0.0.1 that records every request
-// as it arrives, then lets behave answer (200 "ok" if nil).
-type receiver struct {
-	srv    *httptest.Server
-	mu     sync.Mutex
-	reqs   []received
-	behave http.HandlerFunc
-}
-
-func newReceiver(t *testing.T, behave http.HandlerFunc) *receiver {
-	t.Helper()
-	rc := &receiver{behave: behave}
-	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			t.Errorf("receiver: read body: %v", err)
-		}
-		rc.mu.Lock()
-		rc.reqs = append(rc.reqs, received{method: r.Method, uri: r.RequestURI, header: r.Header.Clone(), body: body})
-		rc.mu.Unlock()
-		if rc.behave != nil {
-			rc.behave(w, r)
-			return
-		}
-		_, _ = io.WriteString(w, "ok")
-	}))
-	t.Cleanup(rc.srv.Close)
-	return rc
-}
-
-func (rc *receiver) URL() string { return rc.srv.URL }
-
-func (rc *receiver) requests() []received {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([]received(nil), rc.reqs...)
-}
-
-func (rc *receiver) count() int {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return len(rc.reqs)
-}
-
-// events counts the requests per build slug.
-func (rc *receiver) events() map[string]int {
+// events counts the requests of rc per build slug.
+func events(rc *testkit.Receiver) map[string]int {
 	out := map[string]int{}
-	for _, r := range rc.requests() {
-		out[r.buildSlug()]++
+	for _, r := range rc.Requests() {
+		out[buildSlug(r)]++
 	}
 	return out
 }
@@ -180,7 +113,7 @@ func (e *logEnv) attempts() []domain.DeliveryAttempted {
 func (e *logEnv) waitAttempts(n int) []domain.DeliveryAttempted {
 	e.t.Helper()
 	var got []domain.DeliveryAttempted
-	waitUntil(e.t, fmt.Sprintf("%d delivery attempts in the log", n), func() bool {
+	testkit.WaitUntil(e.t, waitLimit, fmt.Sprintf("%d delivery attempts in the log", n), func() bool {
 		got = e.attempts()
 		return len(got) >= n
 	})
@@ -192,7 +125,7 @@ func (e *logEnv) waitAttempts(n int) []domain.DeliveryAttempted {
 // expected attempts recorded, nothing more is on its way.
 func (e *logEnv) waitCaughtUp() {
 	e.t.Helper()
-	waitUntil(e.t, "the dispatcher to handle the whole log", func() bool {
+	testkit.WaitUntil(e.t, waitLimit, "the dispatcher to handle the whole log", func() bool {
 		head, err := e.store.Head(eventlog.Topic)
 		if err != nil {
 			e.t.Fatal(err)

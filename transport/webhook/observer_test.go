@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/domain"
+	"github.com/hookd/hookd/internal/testkit"
 	"github.com/hookd/hookd/transport/webhook"
 )
 
@@ -66,13 +67,15 @@ func closedPort(t *testing.T) string {
 
 func TestObserverSeesEveryDeliveryWithItsStatusErrorAndSendTime(t *testing.T) {
 	e := newLogEnv(t)
-	ok := newReceiver(t, nil)
-	unavailable := newReceiver(t, func(w http.ResponseWriter, _ *http.Request) {
+	ok := testkit.NewReceiver(t)
+	unavailable := testkit.NewReceiver(t)
+	unavailable.SetHandler(func(w http.ResponseWriter, _ *http.Request) {
 		time.Sleep(20 * time.Millisecond)
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
 	release := make(chan struct{})
-	hanging := newReceiver(t, func(w http.ResponseWriter, _ *http.Request) { <-release })
+	hanging := testkit.NewReceiver(t)
+	hanging.SetHandler(func(w http.ResponseWriter, _ *http.Request) { <-release })
 	releaseOnce := sync.OnceFunc(func() { close(release) })
 	t.Cleanup(releaseOnce) // before the receiver closes, which waits for its handlers
 	obs := &observer{}
@@ -88,13 +91,13 @@ func TestObserverSeesEveryDeliveryWithItsStatusErrorAndSendTime(t *testing.T) {
 	e.append(buildEvent("app-2", "e2"))
 
 	// The hanging delivery is in flight: started, not finished.
-	waitUntil(t, "the three app-1 deliveries to finish and the hanging one to start", func() bool {
+	testkit.WaitUntil(t, waitLimit, "the three app-1 deliveries to finish and the hanging one to start", func() bool {
 		s, d := obs.counts()
-		return s == 4 && d == 3 && hanging.count() == 1
+		return s == 4 && d == 3 && hanging.Count() == 1
 	})
 	releaseOnce()
 	e.waitAttempts(4)
-	waitUntil(t, "the hanging delivery to finish", func() bool { _, d := obs.counts(); return d == 4 })
+	testkit.WaitUntil(t, waitLimit, "the hanging delivery to finish", func() bool { _, d := obs.counts(); return d == 4 })
 
 	// A redelivery to a removed hook is not sent: an error, no send time.
 	e.append(hookRemoved("app-1", "ok"))
@@ -104,7 +107,7 @@ func TestObserverSeesEveryDeliveryWithItsStatusErrorAndSendTime(t *testing.T) {
 	})
 	e.waitAttempts(5)
 	e.waitCaughtUp()
-	waitUntil(t, "the redelivery to finish", func() bool { _, d := obs.counts(); return d == 5 })
+	testkit.WaitUntil(t, waitLimit, "the redelivery to finish", func() bool { _, d := obs.counts(); return d == 5 })
 
 	obs.mu.Lock()
 	defer obs.mu.Unlock()
@@ -138,7 +141,7 @@ func TestObserverSeesEveryDeliveryWithItsStatusErrorAndSendTime(t *testing.T) {
 
 func TestDispatcherWithoutAnObserverDelivers(t *testing.T) {
 	e := newLogEnv(t)
-	rc := newReceiver(t, nil)
+	rc := testkit.NewReceiver(t)
 	e.startObservedDispatcher(nil)
 	e.append(hookConfigured("app-1", "h1", rc.URL()))
 	e.append(buildEvent("app-1", "e1"))

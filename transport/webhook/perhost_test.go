@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookd/hookd/internal/testkit"
 	"github.com/hookd/hookd/transport/webhook"
 )
 
@@ -45,7 +46,8 @@ func TestHooksSharingAHangingHostShareItsLimitAndOthersGetEverything(t *testing.
 	e := newLogEnv(t)
 	release := make(chan struct{})
 	var inFlight gauge
-	hanging := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+	hanging := testkit.NewReceiver(t)
+	hanging.SetHandler(func(w http.ResponseWriter, r *http.Request) {
 		inFlight.enter()
 		defer inFlight.leave()
 		select {
@@ -61,7 +63,7 @@ func TestHooksSharingAHangingHostShareItsLimitAndOthersGetEverything(t *testing.
 		}
 	}
 	t.Cleanup(releaseAll)
-	fast := newReceiver(t, nil)
+	fast := testkit.NewReceiver(t)
 
 	e.append(
 		hookConfigured("app-1", "h-a1", hanging.URL()+"/one"),
@@ -77,8 +79,8 @@ func TestHooksSharingAHangingHostShareItsLimitAndOthersGetEverything(t *testing.
 		e.append(buildEvent("app-1", id))
 	}
 
-	waitUntil(t, fmt.Sprintf("hook B's receiver to get all %d events", n), func() bool { return fast.count() >= n })
-	waitUntil(t, "the hanging receiver to hold its share of workers", func() bool {
+	testkit.WaitUntil(t, waitLimit, fmt.Sprintf("hook B's receiver to get all %d events", n), func() bool { return fast.Count() >= n })
+	testkit.WaitUntil(t, waitLimit, "the hanging receiver to hold its share of workers", func() bool {
 		now, _ := inFlight.read()
 		return now == perHost
 	})
@@ -108,7 +110,7 @@ func TestHooksSharingAHangingHostShareItsLimitAndOthersGetEverything(t *testing.
 		t.Errorf("the hanging host had %d requests in flight at once, want at most %d", most, perHost)
 	}
 	assertEvents(t, "hook B", fast, want...)
-	if got := hanging.count(); got != 2*n {
+	if got := hanging.Count(); got != 2*n {
 		t.Errorf("the hanging host got %d requests, want %d (each event once per hook)", got, 2*n)
 	}
 }

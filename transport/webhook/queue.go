@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/hookd/hookd/domain"
+	"github.com/hookd/hookd/eventlog"
 )
 
 // ref is a send waiting for its receiver: only where its data is in the
@@ -21,6 +22,7 @@ type ref struct {
 	hookSlug   string
 	redelivery bool
 	test       bool
+	claim      *eventlog.Claim // claimed from the queue shared by several processes; nil if the log is this process's alone
 }
 
 // ticket is a send a worker took: what it is charged to until done.
@@ -205,6 +207,18 @@ func (q *queue) release(addr string) {
 	}
 	// The address may have a send that was waiting for this one.
 	q.cond.Broadcast()
+}
+
+// each calls fn for every waiting send (not those running), under the
+// queue's lock: fn must be quick.
+func (q *queue) each(fn func(ref)) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, w := range q.waiting {
+		for _, r := range w {
+			fn(r)
+		}
+	}
 }
 
 // stop makes every take and put return false.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/domain"
+	"github.com/hookd/hookd/internal/testkit"
 	"github.com/hookd/hookd/transport/webhook"
 )
 
@@ -48,12 +49,12 @@ func (r *rebindingResolver) count() int {
 
 // rebindURL is a URL on a name that a rebindingResolver points, in the
 // end, at the receiver's port on loopback.
-func rebindURL(rc *receiver) string {
-	return fmt.Sprintf("http://rebind.example:%d/hook", rc.srv.Listener.Addr().(*net.TCPAddr).Port)
+func rebindURL(rc *testkit.Receiver) string {
+	return fmt.Sprintf("http://rebind.example:%d/hook", rc.Addr().(*net.TCPAddr).Port)
 }
 
 func TestSenderRefusesDNSRebindingToLoopbackAtDialTime(t *testing.T) {
-	rc := newReceiver(t, nil)
+	rc := testkit.NewReceiver(t)
 	res := newRebindingResolver("93.184.216.34", "127.0.0.1")
 	url := rebindURL(rc)
 
@@ -67,7 +68,7 @@ func TestSenderRefusesDNSRebindingToLoopbackAtDialTime(t *testing.T) {
 	if out.Response != nil || !strings.HasPrefix(out.Error, "refused") || !strings.Contains(out.Error, "127.0.0.1") {
 		t.Errorf("outcome response %v error %q, want no response and an error starting \"refused\" naming 127.0.0.1", out.Response, out.Error)
 	}
-	if n := rc.count(); n != 0 {
+	if n := rc.Count(); n != 0 {
 		t.Errorf("the loopback receiver got %d requests, want none", n)
 	}
 	if n := res.count(); n != 2 {
@@ -76,7 +77,7 @@ func TestSenderRefusesDNSRebindingToLoopbackAtDialTime(t *testing.T) {
 }
 
 func TestSenderRefusesEveryLocalAddressARebindingNameAnswers(t *testing.T) {
-	rc := newReceiver(t, nil)
+	rc := testkit.NewReceiver(t)
 	for _, local := range []string{"127.0.0.1", "::1", "10.0.0.1", "169.254.169.254", "::ffff:127.0.0.1", "0.0.0.0"} {
 		res := newRebindingResolver(local, local)
 		s := webhook.NewSender(webhook.SenderConfig{Timeout: 2 * time.Second, Resolver: res})
@@ -85,7 +86,7 @@ func TestSenderRefusesEveryLocalAddressARebindingNameAnswers(t *testing.T) {
 			t.Errorf("%s: outcome response %v error %q, want refused", local, out.Response, out.Error)
 		}
 	}
-	if n := rc.count(); n != 0 {
+	if n := rc.Count(); n != 0 {
 		t.Errorf("the loopback receiver got %d requests, want none", n)
 	}
 }
@@ -93,14 +94,14 @@ func TestSenderRefusesEveryLocalAddressARebindingNameAnswers(t *testing.T) {
 // The control: the stub resolver really routes the dial to the receiver,
 // so the refusals above come from the address check, not a failed lookup.
 func TestSenderResolverReachesTheReceiverWhenPrivateTargetsAreAllowed(t *testing.T) {
-	rc := newReceiver(t, nil)
+	rc := testkit.NewReceiver(t)
 	res := newRebindingResolver("127.0.0.1", "127.0.0.1")
 	s := webhook.NewSender(webhook.SenderConfig{Timeout: 2 * time.Second, Resolver: res, AllowPrivateTargets: true})
 	out := s.Send(t.Context(), domain.OutgoingRequest{URL: rebindURL(rc), Body: []byte(`{}`)})
 	if out.Error != "" || out.Response == nil || out.Response.Status != 200 {
 		t.Fatalf("outcome response %v error %q, want 200", out.Response, out.Error)
 	}
-	if n := rc.count(); n != 1 {
+	if n := rc.Count(); n != 1 {
 		t.Errorf("the receiver got %d requests, want 1", n)
 	}
 }
@@ -115,7 +116,7 @@ func TestSenderReportsANameThatDoesNotResolve(t *testing.T) {
 
 func TestDispatcherRecordsARebindingDeliveryAsRefused(t *testing.T) {
 	e := newLogEnv(t)
-	rc := newReceiver(t, nil)
+	rc := testkit.NewReceiver(t)
 	res := newRebindingResolver("93.184.216.34", "127.0.0.1")
 	url := rebindURL(rc)
 	if err := (webhook.TargetGuard{Resolver: res}).CheckURL(t.Context(), url); err != nil {
@@ -136,7 +137,7 @@ func TestDispatcherRecordsARebindingDeliveryAsRefused(t *testing.T) {
 	if a.Request.URL != url {
 		t.Errorf("recorded request URL %q, want %q", a.Request.URL, url)
 	}
-	if n := rc.count(); n != 0 {
+	if n := rc.Count(); n != 0 {
 		t.Errorf("the loopback receiver got %d requests, want none", n)
 	}
 }

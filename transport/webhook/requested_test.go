@@ -13,6 +13,7 @@ import (
 
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/testkit"
 	"github.com/hookd/hookd/transport/webhook"
 )
 
@@ -48,7 +49,7 @@ func requestedPairs(reqs map[uint64]domain.DeliveryRequested) map[pair]int {
 
 func TestEachMatchIsLoggedAsOneDeliveryRequestedAfterItsBuildEvent(t *testing.T) {
 	e := newLogEnv(t)
-	r1, r2 := newReceiver(t, nil), newReceiver(t, nil)
+	r1, r2 := testkit.NewReceiver(t), testkit.NewReceiver(t)
 	e.startDispatcher(webhook.SenderConfig{Timeout: 5 * time.Second})
 	triggeredOnly := hookConfigured("app-1", "h-trig", r2.URL())
 	triggeredOnly.Events = []string{domain.EventBuildTriggered}
@@ -88,7 +89,7 @@ func TestEachMatchIsLoggedAsOneDeliveryRequestedAfterItsBuildEvent(t *testing.T)
 
 func TestARestartThatLostItsSavedPositionRequestsAndSendsNothingTwice(t *testing.T) {
 	e := newLogEnv(t)
-	rc := newReceiver(t, nil)
+	rc := testkit.NewReceiver(t)
 	e.append(hookConfigured("app-1", "h1", rc.URL()), hookConfigured("app-1", "h2", rc.URL()))
 	for i := range 10 {
 		e.append(buildEvent("app-1", fmt.Sprintf("e%d", i)))
@@ -128,7 +129,7 @@ func TestARestartThatLostItsSavedPositionRequestsAndSendsNothingTwice(t *testing
 	if got := pairs(e.attempts()); !maps.Equal(got, want) {
 		t.Errorf("attempts per pair after the restart %v, want exactly one each", got)
 	}
-	if n := rc.count(); n != 22 {
+	if n := rc.Count(); n != 22 {
 		t.Errorf("the receiver got %d requests, want 22 (nothing twice)", n)
 	}
 }
@@ -139,7 +140,8 @@ func TestRemovingAHookCancelsItsDeliveriesStillWaiting(t *testing.T) {
 	var once sync.Once
 	releaseAll := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(releaseAll)
-	slow := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+	slow := testkit.NewReceiver(t)
+	slow.SetHandler(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -151,8 +153,8 @@ func TestRemovingAHookCancelsItsDeliveriesStillWaiting(t *testing.T) {
 	for i := range 3 {
 		e.append(buildEvent("app-1", fmt.Sprintf("e%d", i)))
 	}
-	waitUntil(t, "the first delivery to reach the receiver", func() bool { return slow.count() == 1 })
-	waitUntil(t, "the other two to be requested", func() bool { return len(e.requests()) == 3 })
+	testkit.WaitUntil(t, waitLimit, "the first delivery to reach the receiver", func() bool { return slow.Count() == 1 })
+	testkit.WaitUntil(t, waitLimit, "the other two to be requested", func() bool { return len(e.requests()) == 3 })
 	e.append(hookRemoved("app-1", "h"))
 	e.waitCaughtUp()
 	releaseAll()
@@ -164,9 +166,9 @@ func TestRemovingAHookCancelsItsDeliveriesStillWaiting(t *testing.T) {
 			notSent++
 		}
 	}
-	if notSent != 2 || slow.count() != 1 {
+	if notSent != 2 || slow.Count() != 1 {
 		t.Errorf("%d attempts recorded as not sent because the hook was deleted, receiver got %d; want the 2 waiting ones not sent and only the one in flight received",
-			notSent, slow.count())
+			notSent, slow.Count())
 	}
 }
 
@@ -176,7 +178,7 @@ func TestDispatcherReturnsAnErrorWhenTheLogClosesUnderIt(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- d.Run(context.Background()) }()
 	e.append(buildEvent("app-1", "e1"))
-	waitUntil(t, "the dispatcher to read the log", func() bool { return d.Position() > 0 })
+	testkit.WaitUntil(t, waitLimit, "the dispatcher to read the log", func() bool { return d.Position() > 0 })
 	if err := e.store.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +247,7 @@ func TestAThousandDeliveriesWaitingForAHangingReceiverDoNotDelayAnother(t *testi
 	const n, perHost = 1000, 2
 	e := newLogEnv(t)
 	hang := newHangingListener(t)
-	fast := newReceiver(t, nil)
+	fast := testkit.NewReceiver(t)
 	// The hanging receiver is reached under several spellings of its
 	// address: they share one limit.
 	port := hang.ln.Addr().(*net.TCPAddr).Port
@@ -265,7 +267,7 @@ func TestAThousandDeliveriesWaitingForAHangingReceiverDoNotDelayAnother(t *testi
 		}
 		e.append(evs...)
 	}
-	waitUntil(t, fmt.Sprintf("the fast receiver to get all %d events", n), func() bool { return fast.count() >= n })
+	testkit.WaitUntil(t, waitLimit, fmt.Sprintf("the fast receiver to get all %d events", n), func() bool { return fast.Count() >= n })
 	if got := hang.accepted(); got > perHost {
 		t.Errorf("the hanging receiver holds %d connections, want at most %d (its per-host limit, whatever the spelling)", got, perHost)
 	}

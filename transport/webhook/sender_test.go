@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/domain"
+	"github.com/hookd/hookd/internal/testkit"
 	"github.com/hookd/hookd/transport/webhook"
 )
 
@@ -19,7 +20,8 @@ func localSender() *webhook.Sender {
 }
 
 func TestSenderPostsExactBodyAndHeadersAndRecordsTheAnswer(t *testing.T) {
-	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+	rc := testkit.NewReceiver(t)
+	rc.SetHandler(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Receiver", "seen")
 		w.Header().Add("Set-Cookie", "a=1")
 		w.Header().Add("Set-Cookie", "b=2")
@@ -35,26 +37,26 @@ func TestSenderPostsExactBodyAndHeadersAndRecordsTheAnswer(t *testing.T) {
 
 	out := localSender().Send(t.Context(), req)
 
-	reqs := rc.requests()
+	reqs := rc.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("receiver got %d requests, want 1", len(reqs))
 	}
 	got := reqs[0]
-	if got.method != http.MethodPost || got.uri != "/hooks/h-1?token=abc" {
-		t.Errorf("receiver got %s %s, want POST /hooks/h-1?token=abc", got.method, got.uri)
+	if got.Method != http.MethodPost || got.RequestURI != "/hooks/h-1?token=abc" {
+		t.Errorf("receiver got %s %s, want POST /hooks/h-1?token=abc", got.Method, got.RequestURI)
 	}
-	if !bytes.Equal(got.body, body) {
-		t.Errorf("receiver got body %q, want %q", got.body, body)
+	if !bytes.Equal(got.Body, body) {
+		t.Errorf("receiver got body %q, want %q", got.Body, body)
 	}
 	for name, want := range req.Headers {
-		if v := got.header.Values(name); len(v) != 1 || v[0] != want {
+		if v := got.Header.Values(name); len(v) != 1 || v[0] != want {
 			t.Errorf("receiver got header %s = %q, want exactly %q", name, v, want)
 		}
 	}
-	if sig := got.header.Get("Bitrise-Hook-Signature"); !domain.VerifySignature("s3cret", got.body, sig) {
+	if sig := got.Header.Get("Bitrise-Hook-Signature"); !domain.VerifySignature("s3cret", got.Body, sig) {
 		t.Errorf("signature %q does not verify against the received body", sig)
 	}
-	if cl := got.header.Get("Content-Length"); cl != "" && cl != strconv.Itoa(len(body)) {
+	if cl := got.Header.Get("Content-Length"); cl != "" && cl != strconv.Itoa(len(body)) {
 		t.Errorf("Content-Length %s, want %d", cl, len(body))
 	}
 
@@ -87,7 +89,8 @@ func TestSenderCutsResponseBodyAt64KiB(t *testing.T) {
 		{3 * domain.MaxResponseBody, true},
 	} {
 		big := bytes.Repeat([]byte("0123456789abcdef"), c.size/16+1)[:c.size]
-		rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(big) })
+		rc := testkit.NewReceiver(t)
+		rc.SetHandler(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(big) })
 		out := localSender().Send(t.Context(), domain.OutgoingRequest{URL: rc.URL(), Body: []byte(`{}`)})
 		if out.Response == nil {
 			t.Fatalf("%d-byte answer: no response, error %q", c.size, out.Error)
@@ -104,8 +107,9 @@ func TestSenderCutsResponseBodyAt64KiB(t *testing.T) {
 }
 
 func TestSenderRecordsRedirectWithoutFollowingIt(t *testing.T) {
-	target := newReceiver(t, nil)
-	redirector := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+	target := testkit.NewReceiver(t)
+	redirector := testkit.NewReceiver(t)
+	redirector.SetHandler(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, target.URL()+"/elsewhere", http.StatusFound)
 	})
 	out := localSender().Send(t.Context(), domain.OutgoingRequest{URL: redirector.URL(), Body: []byte(`{}`)})
@@ -115,14 +119,15 @@ func TestSenderRecordsRedirectWithoutFollowingIt(t *testing.T) {
 	if loc := out.Response.Headers["Location"]; len(loc) != 1 || loc[0] != target.URL()+"/elsewhere" {
 		t.Errorf("recorded Location %q", loc)
 	}
-	if n := target.count(); n != 0 {
+	if n := target.Count(); n != 0 {
 		t.Errorf("the redirect target got %d requests, want none", n)
 	}
 }
 
 func TestSenderTimesOutOnReceiverThatNeverAnswers(t *testing.T) {
 	release := make(chan struct{})
-	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+	rc := testkit.NewReceiver(t)
+	rc.SetHandler(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -138,7 +143,8 @@ func TestSenderTimesOutOnReceiverThatNeverAnswers(t *testing.T) {
 
 func TestSenderTimesOutOnBodyThatNeverEnds(t *testing.T) {
 	release := make(chan struct{})
-	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+	rc := testkit.NewReceiver(t)
+	rc.SetHandler(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "partial")
 		w.(http.Flusher).Flush()
 		select {
@@ -173,8 +179,8 @@ func TestSenderReportsConnectionRefused(t *testing.T) {
 }
 
 func TestSenderRefusesPrivateTargetAtDialTime(t *testing.T) {
-	rc := newReceiver(t, nil)
-	port := rc.srv.Listener.Addr().(*net.TCPAddr).Port
+	rc := testkit.NewReceiver(t)
+	port := rc.Addr().(*net.TCPAddr).Port
 	s := webhook.NewSender(webhook.SenderConfig{Timeout: 2 * time.Second})
 	for _, url := range []string{
 		rc.URL() + "/hook",
@@ -185,7 +191,7 @@ func TestSenderRefusesPrivateTargetAtDialTime(t *testing.T) {
 			t.Errorf("%s: outcome response %v error %q, want no response and an error starting with \"refused\" that names the flag allowing it", url, out.Response, out.Error)
 		}
 	}
-	if n := rc.count(); n != 0 {
+	if n := rc.Count(); n != 0 {
 		t.Errorf("the loopback receiver got %d requests, want none", n)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/internal/sealer"
+	"github.com/hookd/hookd/internal/testkit"
 	"github.com/hookd/hookd/transport/webhook"
 )
 
@@ -49,11 +50,11 @@ func bitriseSignature(secret string, body []byte) string {
 }
 
 // requestFor returns the one request rc got for a build event.
-func requestFor(t *testing.T, rc *receiver, event string) received {
+func requestFor(t *testing.T, rc *testkit.Receiver, event string) testkit.Request {
 	t.Helper()
-	var found []received
-	for _, r := range rc.requests() {
-		if r.buildSlug() == event {
+	var found []testkit.Request
+	for _, r := range rc.Requests() {
+		if buildSlug(r) == event {
 			found = append(found, r)
 		}
 	}
@@ -73,9 +74,9 @@ func TestDeliveriesVerifyWithTheStandardWebhooksReferenceLibrary(t *testing.T) {
 		{"h-plain", plainSecret},
 	}
 	e := newLogEnv(t)
-	receivers := map[string]*receiver{}
+	receivers := map[string]*testkit.Receiver{}
 	for _, tt := range tests {
-		receivers[tt.slug] = newReceiver(t, nil)
+		receivers[tt.slug] = testkit.NewReceiver(t)
 		cfg := hookConfigured("app-1", tt.slug, receivers[tt.slug].URL())
 		cfg.SealedSecret = sealed(t, tt.slug, tt.secret)
 		e.append(cfg)
@@ -88,16 +89,16 @@ func TestDeliveriesVerifyWithTheStandardWebhooksReferenceLibrary(t *testing.T) {
 		t.Run(tt.slug, func(t *testing.T) {
 			for _, ev := range []string{"e1", "e2"} {
 				got := requestFor(t, receivers[tt.slug], ev)
-				if err := referenceVerifier(t, tt.secret).Verify(got.body, got.header); err != nil {
-					t.Errorf("%s: the reference library rejects the delivery: %v (headers %q)", ev, err, got.header)
+				if err := referenceVerifier(t, tt.secret).Verify(got.Body, got.Header); err != nil {
+					t.Errorf("%s: the reference library rejects the delivery: %v (headers %q)", ev, err, got.Header)
 				}
-				if sig, want := got.header.Get("Bitrise-Hook-Signature"), bitriseSignature(tt.secret, got.body); sig != want {
+				if sig, want := got.Header.Get("Bitrise-Hook-Signature"), bitriseSignature(tt.secret, got.Body); sig != want {
 					t.Errorf("%s: Bitrise-Hook-Signature = %q, want %q", ev, sig, want)
 				}
-				if sigs := strings.Fields(got.header.Get("Webhook-Signature")); len(sigs) != 1 {
+				if sigs := strings.Fields(got.Header.Get("Webhook-Signature")); len(sigs) != 1 {
 					t.Errorf("%s: webhook-signature %q, want exactly one signature without a rotation", ev, sigs)
 				}
-				if id, want := got.header.Get("Webhook-Id"), webhook.DeliveryID(ev, tt.slug); id != want {
+				if id, want := got.Header.Get("Webhook-Id"), webhook.DeliveryID(ev, tt.slug); id != want {
 					t.Errorf("%s: webhook-id = %q, want DeliveryID = %q", ev, id, want)
 				}
 			}
@@ -107,11 +108,11 @@ func TestDeliveriesVerifyWithTheStandardWebhooksReferenceLibrary(t *testing.T) {
 	// The whsec_ secret keys the Standard Webhooks signature with its
 	// decoded bytes: a receiver keyed with the string itself rejects it.
 	got := requestFor(t, receivers["h-whsec"], "e1")
-	if err := referenceVerifier(t, "raw-"+whsecSecret).Verify(got.body, got.header); err == nil {
+	if err := referenceVerifier(t, "raw-"+whsecSecret).Verify(got.Body, got.Header); err == nil {
 		t.Error("a verifier keyed with the wrong secret accepts the delivery")
 	}
 	raw, _ := standardwebhooks.NewWebhookRaw([]byte(whsecSecret))
-	if err := raw.Verify(got.body, got.header); !errors.Is(err, standardwebhooks.ErrNoMatchingSignature) {
+	if err := raw.Verify(got.Body, got.Header); !errors.Is(err, standardwebhooks.ErrNoMatchingSignature) {
 		t.Errorf("verifying with the whsec_ string's bytes gives %v, want ErrNoMatchingSignature (the decoded key must be used)", err)
 	}
 
@@ -129,10 +130,10 @@ func TestDeliveriesVerifyWithTheStandardWebhooksReferenceLibrary(t *testing.T) {
 	})
 	e.waitAttempts(5)
 	e.waitCaughtUp()
-	reqs := receivers["h-whsec"].requests()
-	var again []received
+	reqs := receivers["h-whsec"].Requests()
+	var again []testkit.Request
 	for _, r := range reqs {
-		if r.buildSlug() == "e1" {
+		if buildSlug(r) == "e1" {
 			again = append(again, r)
 		}
 	}
@@ -140,10 +141,10 @@ func TestDeliveriesVerifyWithTheStandardWebhooksReferenceLibrary(t *testing.T) {
 		t.Fatalf("h-whsec got e1 %d times, want the delivery and the redelivery", len(again))
 	}
 	re := again[1]
-	if id, want := re.header.Get("Webhook-Id"), webhook.DeliveryID("e1", "h-whsec"); id != want || id != again[0].header.Get("Webhook-Id") {
+	if id, want := re.Header.Get("Webhook-Id"), webhook.DeliveryID("e1", "h-whsec"); id != want || id != again[0].Header.Get("Webhook-Id") {
 		t.Errorf("redelivery webhook-id = %q, want the original's %q", id, want)
 	}
-	if err := referenceVerifier(t, whsecSecret).Verify(re.body, re.header); err != nil {
+	if err := referenceVerifier(t, whsecSecret).Verify(re.Body, re.Header); err != nil {
 		t.Errorf("the reference library rejects the redelivery: %v", err)
 	}
 	for _, a := range e.attempts() {
@@ -168,7 +169,7 @@ func TestRotatedSecretSignsWithBothUntilItsGracePeriodEnds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newLogEnv(t)
-			rc := newReceiver(t, nil)
+			rc := testkit.NewReceiver(t)
 			cfg := hookConfigured("app-1", "h1", rc.URL())
 			cfg.SealedSecret = sealed(t, "h1", secretA)
 			e.append(cfg)
@@ -180,21 +181,21 @@ func TestRotatedSecretSignsWithBothUntilItsGracePeriodEnds(t *testing.T) {
 			e.waitCaughtUp()
 
 			got := requestFor(t, rc, "e1")
-			if err := referenceVerifier(t, secretB).Verify(got.body, got.header); err != nil {
-				t.Errorf("the new secret B does not verify: %v (webhook-signature %q)", err, got.header.Get("Webhook-Signature"))
+			if err := referenceVerifier(t, secretB).Verify(got.Body, got.Header); err != nil {
+				t.Errorf("the new secret B does not verify: %v (webhook-signature %q)", err, got.Header.Get("Webhook-Signature"))
 			}
-			errA := referenceVerifier(t, secretA).Verify(got.body, got.header)
+			errA := referenceVerifier(t, secretA).Verify(got.Body, got.Header)
 			switch {
 			case tt.wantBoth && errA != nil:
 				t.Errorf("the old secret A does not verify within its grace period: %v", errA)
 			case !tt.wantBoth && !errors.Is(errA, standardwebhooks.ErrNoMatchingSignature):
 				t.Errorf("the old secret A gives %v after its grace period, want ErrNoMatchingSignature", errA)
 			}
-			sigs := strings.Split(got.header.Get("Webhook-Signature"), " ")
+			sigs := strings.Split(got.Header.Get("Webhook-Signature"), " ")
 			if len(sigs) != tt.wantCount {
-				t.Errorf("webhook-signature %q has %d signatures, want %d", got.header.Get("Webhook-Signature"), len(sigs), tt.wantCount)
+				t.Errorf("webhook-signature %q has %d signatures, want %d", got.Header.Get("Webhook-Signature"), len(sigs), tt.wantCount)
 			}
-			if sig, want := got.header.Get("Bitrise-Hook-Signature"), bitriseSignature(secretB, got.body); sig != want {
+			if sig, want := got.Header.Get("Bitrise-Hook-Signature"), bitriseSignature(secretB, got.Body); sig != want {
 				t.Errorf("Bitrise-Hook-Signature = %q, want it keyed with the new secret %q", sig, want)
 			}
 		})
@@ -203,7 +204,7 @@ func TestRotatedSecretSignsWithBothUntilItsGracePeriodEnds(t *testing.T) {
 
 func TestSecretThatCannotBeOpenedIsRecordedAsNotSent(t *testing.T) {
 	e := newLogEnv(t)
-	rc := newReceiver(t, nil)
+	rc := testkit.NewReceiver(t)
 	other, err := sealer.New(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
@@ -221,8 +222,8 @@ func TestSecretThatCannotBeOpenedIsRecordedAsNotSent(t *testing.T) {
 	a := e.waitAttempts(1)[0]
 	e.waitCaughtUp()
 
-	if rc.count() != 0 {
-		t.Errorf("receiver got %d requests; an unsigned delivery of a hook with a secret must not be sent", rc.count())
+	if rc.Count() != 0 {
+		t.Errorf("receiver got %d requests; an unsigned delivery of a hook with a secret must not be sent", rc.Count())
 	}
 	if !strings.HasPrefix(a.Error, "not sent: ") || a.Response != nil {
 		t.Errorf("attempt error %q response %+v, want a not-sent error and no response", a.Error, a.Response)
@@ -236,7 +237,7 @@ func TestSecretThatCannotBeOpenedIsRecordedAsNotSent(t *testing.T) {
 
 func TestSealedSecretCopiedToAnotherHookDoesNotSign(t *testing.T) {
 	e := newLogEnv(t)
-	rc := newReceiver(t, nil)
+	rc := testkit.NewReceiver(t)
 	cfg := hookConfigured("app-1", "h-thief", rc.URL())
 	cfg.SealedSecret = sealed(t, "h-victim", "victim secret") // sealed for another hook
 	e.append(cfg)
@@ -244,15 +245,15 @@ func TestSealedSecretCopiedToAnotherHookDoesNotSign(t *testing.T) {
 	e.append(buildEvent("app-1", "e1"))
 	a := e.waitAttempts(1)[0]
 	e.waitCaughtUp()
-	if rc.count() != 0 || !strings.HasPrefix(a.Error, "not sent: ") {
-		t.Errorf("receiver got %d requests, attempt error %q; want nothing sent and a not-sent error", rc.count(), a.Error)
+	if rc.Count() != 0 || !strings.HasPrefix(a.Error, "not sent: ") {
+		t.Errorf("receiver got %d requests, attempt error %q; want nothing sent and a not-sent error", rc.Count(), a.Error)
 	}
 }
 
 func TestLogNeverHoldsAClearSecret(t *testing.T) {
 	const secretA, secretB = "clear-canary-secret-A", "clear-canary-secret-B"
 	e := newLogEnv(t)
-	rc := newReceiver(t, nil)
+	rc := testkit.NewReceiver(t)
 	cfg := hookConfigured("app-1", "h1", rc.URL())
 	cfg.SealedSecret = sealed(t, "h1", secretA)
 	e.append(cfg)
@@ -263,8 +264,8 @@ func TestLogNeverHoldsAClearSecret(t *testing.T) {
 	e.append(buildEvent("app-1", "e1"))
 	e.waitAttempts(1)
 	e.waitCaughtUp()
-	if got := requestFor(t, rc, "e1"); len(strings.Fields(got.header.Get("Webhook-Signature"))) != 2 {
-		t.Fatalf("delivery was not signed with both secrets: %q", got.header.Get("Webhook-Signature"))
+	if got := requestFor(t, rc, "e1"); len(strings.Fields(got.Header.Get("Webhook-Signature"))) != 2 {
+		t.Fatalf("delivery was not signed with both secrets: %q", got.Header.Get("Webhook-Signature"))
 	}
 
 	r := eventlog.NewReader(e.store, eventlog.Topic, 1)

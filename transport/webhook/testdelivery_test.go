@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/domain"
+	"github.com/hookd/hookd/internal/testkit"
 	"github.com/hookd/hookd/transport/webhook"
 )
 
@@ -20,7 +21,7 @@ func testRequest(t *testing.T, hook, id string) domain.TestDeliveryRequested {
 
 func TestTestDeliveryGoesToItsHookOnlySignedWithItsOwnWebhookID(t *testing.T) {
 	e := newLogEnv(t)
-	tested, other := newReceiver(t, nil), newReceiver(t, nil)
+	tested, other := testkit.NewReceiver(t), testkit.NewReceiver(t)
 	cfg := hookConfigured("app-1", "h1", tested.URL())
 	cfg.SealedSecret = sealed(t, "h1", "s3cret")
 	e.append(cfg, hookConfigured("app-1", "h2", other.URL()))
@@ -42,13 +43,13 @@ func TestTestDeliveryGoesToItsHookOnlySignedWithItsOwnWebhookID(t *testing.T) {
 		test.EventType != domain.EventBuildFinished || !bytes.Equal(test.Request.Body, ev.Payload) {
 		t.Fatalf("test attempts %d, %+v", n, test)
 	}
-	got := tested.requests()
-	if len(got) != 2 || !bytes.Equal(got[0].body, ev.Payload) {
-		t.Fatalf("tested hook got %d requests, the first %q; want the test, then e1", len(got), got[0].body)
+	got := tested.Requests()
+	if len(got) != 2 || !bytes.Equal(got[0].Body, ev.Payload) {
+		t.Fatalf("tested hook got %d requests, the first %q; want the test, then e1", len(got), got[0].Body)
 	}
-	h := got[0].header
+	h := got[0].Header
 	if h.Get("Webhook-Id") != "test-1" || h.Get("Bitrise-Event-Type") != domain.EventBuildFinished ||
-		!domain.VerifySignature("s3cret", got[0].body, h.Get("Bitrise-Hook-Signature")) || h.Get("Webhook-Signature") == "" {
+		!domain.VerifySignature("s3cret", got[0].Body, h.Get("Bitrise-Hook-Signature")) || h.Get("Webhook-Signature") == "" {
 		t.Errorf("test request headers %v", h)
 	}
 	assertEvents(t, "h2", other, "e1")
@@ -56,7 +57,7 @@ func TestTestDeliveryGoesToItsHookOnlySignedWithItsOwnWebhookID(t *testing.T) {
 
 func TestTestDeliveryWithoutAttemptIsSentAfterARestartAndOneWithIsNot(t *testing.T) {
 	e := newLogEnv(t)
-	rc := newReceiver(t, nil)
+	rc := testkit.NewReceiver(t)
 	e.append(hookConfigured("app-1", "h1", rc.URL()))
 	sent, unsent := testRequest(t, "h1", "test-sent"), testRequest(t, "h1", "test-unsent")
 	e.append(sent, unsent)
@@ -69,8 +70,8 @@ func TestTestDeliveryWithoutAttemptIsSentAfterARestartAndOneWithIsNot(t *testing
 	e.waitAttempts(2)
 	e.waitCaughtUp()
 	d.stop(t)
-	got := rc.requests()
-	if len(got) != 1 || !bytes.Equal(got[0].body, unsent.Payload) || got[0].header.Get("Webhook-Id") != "test-unsent" {
+	got := rc.Requests()
+	if len(got) != 1 || !bytes.Equal(got[0].Body, unsent.Payload) || got[0].Header.Get("Webhook-Id") != "test-unsent" {
 		t.Fatalf("after recovery the receiver got %d requests (%v), want test-unsent once", len(got), got)
 	}
 	// A clean restart sends nothing again.
@@ -79,14 +80,14 @@ func TestTestDeliveryWithoutAttemptIsSentAfterARestartAndOneWithIsNot(t *testing
 	if a := e.attempts(); len(a) != 2 || !a[1].Test || a[1].DeliveryID != "test-unsent" {
 		t.Errorf("attempts after a restart: %+v", a)
 	}
-	if n := rc.count(); n != 1 {
+	if n := rc.Count(); n != 1 {
 		t.Errorf("receiver got %d requests after a restart, want still 1", n)
 	}
 }
 
 func TestTestDeliveryToARemovedHookRecordsAnErrorAndSendsNothing(t *testing.T) {
 	e := newLogEnv(t)
-	rc := newReceiver(t, nil)
+	rc := testkit.NewReceiver(t)
 	e.append(hookConfigured("app-1", "h1", rc.URL()))
 	e.append(testRequest(t, "h1", "test-1"), hookRemoved("app-1", "h1"))
 	// Started after the removal: the queued test finds no hook.
@@ -96,7 +97,7 @@ func TestTestDeliveryToARemovedHookRecordsAnErrorAndSendsNothing(t *testing.T) {
 	if !a.Test || a.Error == "" || a.Response != nil {
 		t.Errorf("attempt %+v, want a test not sent, with an error", a)
 	}
-	if n := rc.count(); n != 0 {
+	if n := rc.Count(); n != 0 {
 		t.Errorf("receiver got %d requests, want none", n)
 	}
 }

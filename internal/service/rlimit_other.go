@@ -1,6 +1,6 @@
 //go:build !unix
 
-package main
+package service
 
 // raiseOpenFileLimit does nothing where there is no RLIMIT_NOFILE; the
 // limit is then unknown and --max-connections defaults to

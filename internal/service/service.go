@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -24,19 +24,21 @@ import (
 	"github.com/hookd/hookd/transport/webui"
 )
 
-// service is a running hookd: the log, the views and their runner, the
-// dispatcher and the HTTP server, built from a serveConfig by newService.
-// serve and the tests use the same constructor.
-type service struct {
-	cfg        serveConfig
+// Service is a running hookd: the log, the views and their runner, the
+// dispatcher and the HTTP server, built from a Config by New. `hookd
+// serve` and the tests use this one constructor.
+type Service struct {
+	cfg        Config
 	logger     *slog.Logger
 	ln         net.Listener // the API's, bound before anything is opened
 	pprofLn    net.Listener // nil without --pprof
-	store      *badgerlog.Store
+	store      eventlog.Log
+	badger     *badgerlog.Store  // the embedded log, or the local state beside a shared one
 	views      *projections.Live // swapped whole by an online rebuild
 	runner     *projections.Runner
 	dispatcher *webhook.Dispatcher
 	srv        *http.Server
+	api        httpapi.Config     // what srv's router was built from (APIConfig)
 	disk       *diskspace.Guard   // nil with --min-free-disk 0
 	verifier   *eventlog.Verifier // walks the hash chain after start and every --verify-every
 	// conns is ln: it holds at most --max-connections API connections.
@@ -45,23 +47,23 @@ type service struct {
 	panicked chan error
 }
 
-// newService binds the listeners, then opens (or creates) the data
+// New binds the listeners, then opens (or creates) the data
 // directory, the log and the views and wires everything; nothing runs
 // until Run. A flag or listener that cannot work fails before anything is
 // created on disk. On error, whatever it opened is closed again.
-func newService(cfg serveConfig, getenv func(string) string, logger *slog.Logger) (_ *service, err error) {
-	s := &service{cfg: cfg, logger: logger, panicked: make(chan error, 1)}
+func New(cfg Config, logger *slog.Logger) (_ *Service, err error) {
+	s := &Service{cfg: cfg, logger: logger, panicked: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
-	if s.ln, err = net.Listen("tcp", cfg.addr); err != nil {
-		return nil, fmt.Errorf("--addr: listen on %s: %w", cfg.addr, err)
+	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, fmt.Errorf("--addr: listen on %s: %w", cfg.Addr, err)
 	}
-	if cfg.pprofAddr != "" {
-		if s.pprofLn, err = net.Listen("tcp", cfg.pprofAddr); err != nil {
-			return nil, fmt.Errorf("--pprof: listen on %s: %w", cfg.pprofAddr, err)
+	if cfg.PprofAddr != "" {
+		if s.pprofLn, err = net.Listen("tcp", cfg.PprofAddr); err != nil {
+			return nil, fmt.Errorf("--pprof: listen on %s: %w", cfg.PprofAddr, err)
 		}
 	}
 	// At most --max-connections API connections, so the reserve of
@@ -82,10 +84,17 @@ func newService(cfg serveConfig, getenv func(string) string, logger *slog.Logger
 		}
 		s.pprofLn = limited
 	}
-	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	key, keySource, err := sealer.LoadKey(getenv("HOOKD_SECRET_KEY"), cfg.data)
+	if cfg.Log.NATS() && cfg.SecretKey == "" {
+		if _, err := os.Stat(filepath.Join(cfg.Data, sealer.KeyFileName)); err != nil {
+			return nil, fmt.Errorf("with --log nats://..., every process must seal and open hook secrets with the same key: " +
+				"set HOOKD_SECRET_KEY, the same on every process (a new one: openssl rand -base64 32; or an existing " +
+				"data directory's secret.key), or copy that secret.key into --data")
+		}
+	}
+	key, keySource, err := sealer.LoadKey(cfg.SecretKey, cfg.Data)
 	if err != nil {
 		return nil, err
 	}
@@ -94,22 +103,51 @@ func newService(cfg serveConfig, getenv func(string) string, logger *slog.Logger
 		return nil, err
 	}
 	logger.Info("hook secrets are sealed at rest", "key", keySource)
-	logDir, viewsDir := dataDirs(cfg.data)
+	logDir, viewsDir := DataDirs(cfg.Data)
 	reg, obs, err := newMetrics()
 	if err != nil {
 		return nil, err
 	}
-	logOpts := badgerlog.Options{Logger: logger, OnAppend: obs.LogAppended, HeadFile: headFile(cfg.data), CheckHead: true}
-	if cfg.minFreeDisk.enabled() {
-		if s.disk, err = diskspace.New(diskspace.Config{Path: cfg.data, Reserve: cfg.minFreeDisk.reserve, Probe: cfg.diskProbe, Logger: logger}); err != nil {
+	var state webhook.StateStore
+	var sharing *webhook.Sharing
+	if !cfg.NoDiskReserve {
+		if s.disk, err = diskspace.New(diskspace.Config{Path: cfg.Data, Reserve: cfg.DiskReserve, Probe: cfg.DiskProbe, Logger: logger}); err != nil {
 			return nil, fmt.Errorf("--min-free-disk: %w", err)
 		}
-		logOpts.Admit = s.disk.Admit
 	}
-	if s.store, err = badgerlog.Open(logDir, logOpts); err != nil {
-		return nil, refuseDamaged(err, cfg.data)
+	if cfg.Log.NATS() {
+		// The log is shared; this process's dispatcher state is its own.
+		nl, err := OpenNATS(context.Background(), cfg.Log, logger)
+		if err != nil {
+			return nil, err
+		}
+		s.store = nl
+		if s.badger, err = badgerlog.Open(stateDir(cfg.Data), badgerlog.Options{Logger: logger}); err != nil {
+			return nil, fmt.Errorf("open this process's dispatcher state: %w", err)
+		}
+		state = s.badger
+		lease := cfg.SharedLease
+		if lease <= 0 {
+			lease = cfg.SendTimeout + sharedLeaseMargin
+		}
+		claimer, ok := any(nl).(eventlog.Claimer)
+		leases, ok2 := any(nl).(eventlog.Leases)
+		if !ok || !ok2 {
+			return nil, errors.New("this build's JetStream log cannot share out sends (no claims or leases)")
+		}
+		sharing = &webhook.Sharing{Claimer: claimer, Leases: leases, ClaimLease: lease, MatcherLease: cfg.MatcherLease}
+		s.verifier = eventlog.NewVerifier(nl, "the JetStream stream "+cfg.Log.streamName(), cfg.VerifyEvery, logger)
+	} else {
+		logOpts := badgerlog.Options{Logger: logger, OnAppend: obs.LogAppended, HeadFile: HeadFile(cfg.Data), CheckHead: true}
+		if s.disk != nil {
+			logOpts.Admit = s.disk.Admit
+		}
+		if s.badger, err = badgerlog.Open(logDir, logOpts); err != nil {
+			return nil, RefuseDamaged(err, cfg.Data)
+		}
+		s.store, state = s.badger, s.badger
+		s.verifier = eventlog.NewVerifier(s.badger, s.badger.Dir(), cfg.VerifyEvery, logger)
 	}
-	s.verifier = eventlog.NewVerifier(s.store, s.store.Dir(), cfg.verifyEvery, logger)
 	// Damaged views are rebuilt from the log here, beside the damaged ones.
 	if s.views, err = projections.OpenLive(context.Background(), viewsDir, s.store, logger); err != nil {
 		return nil, err
@@ -119,11 +157,11 @@ func newService(cfg serveConfig, getenv func(string) string, logger *slog.Logger
 	}
 	pub := eventlog.NewPublisher(s.store)
 	sender := webhook.NewSender(webhook.SenderConfig{
-		ConnectTimeout: cfg.connectTimeout, Timeout: cfg.sendTimeout, AllowPrivateTargets: cfg.allowPrivateTargets,
-		MaxIdlePerHost: cfg.maxPerHost, MaxIdleConns: cfg.workers,
+		ConnectTimeout: cfg.ConnectTimeout, Timeout: cfg.SendTimeout, AllowPrivateTargets: cfg.AllowPrivateTargets,
+		MaxIdlePerHost: cfg.MaxPerHost, MaxIdleConns: cfg.Workers,
 	})
-	s.dispatcher = webhook.NewDispatcher(s.store, s.store, pub, sender, webhook.DispatcherConfig{
-		Secrets: secrets, Workers: cfg.workers, PerHost: cfg.maxPerHost, Logger: logger, Observer: obs,
+	s.dispatcher = webhook.NewDispatcher(s.store, state, pub, sender, webhook.DispatcherConfig{
+		Secrets: secrets, Workers: cfg.Workers, PerHost: cfg.MaxPerHost, Logger: logger, Observer: obs, Sharing: sharing,
 	})
 	if err := watchLog(obs, s.store, s.runner, s.dispatcher); err != nil {
 		return nil, err
@@ -133,20 +171,21 @@ func newService(cfg serveConfig, getenv func(string) string, logger *slog.Logger
 	}
 	// Closed when Shutdown begins, so log streams that follow end then.
 	stopping := make(chan struct{})
+	s.api = httpapi.Config{
+		Log: pub, LogReader: s.store, Stopping: stopping, Sealer: secrets, SecretGrace: cfg.SecretGrace, Views: s.views, Waiter: s.runner, Admin: s.views, APIToken: cfg.APIToken, Logger: logger,
+		Targets: webhook.TargetGuard{AllowPrivate: cfg.AllowPrivateTargets},
+		Ready:   readiness(s.store, s.disk, s.views, s.runner, s.dispatcher),
+		UI:      webui.Handler(),
+		Metrics: metrics.Handler(reg, logger), ObserveRequest: obs.HTTPRequest,
+		OnPanic: func(v any) {
+			select {
+			case s.panicked <- fmt.Errorf("an HTTP handler panicked: %v", v):
+			default:
+			}
+		},
+	}
 	s.srv = &http.Server{
-		Handler: httpapi.NewRouter(httpapi.Config{
-			Log: pub, LogReader: s.store, Stopping: stopping, Sealer: secrets, SecretGrace: cfg.secretGrace, Views: s.views, Waiter: s.runner, Admin: s.views, APIToken: cfg.apiToken, Logger: logger,
-			Targets: webhook.TargetGuard{AllowPrivate: cfg.allowPrivateTargets},
-			Ready:   readiness(s.store, s.disk, s.views, s.runner, s.dispatcher),
-			UI:      webui.Handler(),
-			Metrics: metrics.Handler(reg, logger), ObserveRequest: obs.HTTPRequest,
-			OnPanic: func(v any) {
-				select {
-				case s.panicked <- fmt.Errorf("an HTTP handler panicked: %v", v):
-				default:
-				}
-			},
-		}),
+		Handler: httpapi.NewRouter(s.api),
 		// Headers beyond 64 KiB get 431, so a held-open header block
 		// costs at most that; a connection that has not sent its headers
 		// within ReadHeaderTimeout (from connecting, or from the first
@@ -165,15 +204,32 @@ func newService(cfg serveConfig, getenv func(string) string, logger *slog.Logger
 	return s, nil
 }
 
+// sharedLeaseMargin is what a claimed request's lease adds to the
+// longest send: time to append its attempt and finish the claim, on a
+// busy log.
+const sharedLeaseMargin = 10 * time.Second
+
+// Log is the service's event log.
+func (s *Service) Log() eventlog.Log { return s.store }
+
+// APIConfig is a copy of the configuration the API's router was built
+// from: the log publisher, the views, the waiter, readiness, metrics and
+// the rest, as New wired them. It is for tests that serve another router
+// over the same running service with one thing changed (another token, a
+// log that refuses appends, a handler that panics); changing the copy
+// changes nothing in the service. Its OnPanic stops the service's Run, so
+// a router that is meant to panic sets its own.
+func (s *Service) APIConfig() httpapi.Config { return s.api }
+
 // Addr is the address the API listens on.
-func (s *service) Addr() string { return s.ln.Addr().String() }
+func (s *Service) Addr() string { return s.ln.Addr().String() }
 
 // Run serves until ctx ends (nil) or a part of the service stops on its
 // own, which is always an error: the projections, the dispatcher or the
 // HTTP server returning for any reason, or a handler panicking. Then it
 // stops the rest: no more requests, sends in flight finished and recorded.
 // It does not close the log and views; Close does.
-func (s *service) Run(ctx context.Context) error {
+func (s *Service) Run(ctx context.Context) error {
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
 	var wg sync.WaitGroup
@@ -212,8 +268,8 @@ func (s *service) Run(ctx context.Context) error {
 	if s.pprofLn != nil {
 		stopPprof = servePprof(s.pprofLn, s.logger)
 	}
-	s.logger.Info("hookd listening", "addr", s.Addr(), "web_page", "http://"+s.Addr()+"/", "data", s.cfg.data,
-		"auth", s.cfg.apiToken != "", "allow_private_targets", s.cfg.allowPrivateTargets)
+	s.logger.Info("hookd listening", "addr", s.Addr(), "web_page", "http://"+s.Addr()+"/", "data", s.cfg.Data,
+		"auth", s.cfg.APIToken != "", "allow_private_targets", s.cfg.AllowPrivateTargets)
 
 	var runErr error
 	select {
@@ -243,7 +299,7 @@ func (s *service) Run(ctx context.Context) error {
 
 // Close closes the listeners, the views and the log; call it after Run
 // has returned (or instead of Run).
-func (s *service) Close() {
+func (s *Service) Close() {
 	for _, ln := range []net.Listener{s.ln, s.pprofLn} {
 		if ln != nil {
 			_ = ln.Close()
@@ -259,14 +315,15 @@ func (s *service) Close() {
 			s.logger.Error("closing the event log", "err", err)
 		}
 	}
+	if s.badger != nil && eventlog.Log(s.badger) != s.store {
+		if err := s.badger.Close(); err != nil {
+			s.logger.Error("closing the dispatcher state", "err", err)
+		}
+	}
 }
 
-// headFile is where the log's head mark lives: beside the log's Badger
-// directory, not in it, so that losing the log's files does not lose it.
-func headFile(data string) string { return filepath.Join(data, "log.head") }
-
-// refuseDamaged adds what to do to an error that says the log is damaged.
-func refuseDamaged(err error, data string) error {
+// RefuseDamaged adds what to do to an error that says the log is damaged.
+func RefuseDamaged(err error, data string) error {
 	if !errors.Is(err, eventlog.ErrDamaged) {
 		return err
 	}
@@ -280,7 +337,7 @@ const maxReadyLag = 1000
 
 // readiness says whether the log takes appends and the views and the
 // dispatcher are caught up.
-func readiness(store *badgerlog.Store, disk *diskspace.Guard, views *projections.Live, runner *projections.Runner, d *webhook.Dispatcher) func(context.Context) error {
+func readiness(store eventlog.Log, disk *diskspace.Guard, views *projections.Live, runner *projections.Runner, d *webhook.Dispatcher) func(context.Context) error {
 	return func(context.Context) error {
 		if err := store.Err(); err != nil {
 			return fmt.Errorf("event log: %w", err)

@@ -1,10 +1,9 @@
-package main
+package service
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hookd/hookd/eventlog"
-	"github.com/hookd/hookd/eventlog/badgerlog"
 	"github.com/hookd/hookd/internal/diskspace"
 	"github.com/hookd/hookd/projections"
 	"github.com/hookd/hookd/transport/metrics"
@@ -28,7 +27,7 @@ func newMetrics() (*prometheus.Registry, *metrics.Metrics, error) {
 // watchLog adds the log's head and the lag of the dispatcher (from its
 // position: the entries it has matched and queued) and of the views, all
 // read when scraped.
-func watchLog(m *metrics.Metrics, store *badgerlog.Store, runner *projections.Runner, d *webhook.Dispatcher) error {
+func watchLog(m *metrics.Metrics, store eventlog.Log, runner *projections.Runner, d *webhook.Dispatcher) error {
 	return m.WatchLog(
 		func() (uint64, error) { return store.Head(eventlog.Topic) },
 		map[string]metrics.Position{

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"strings"
@@ -6,22 +6,22 @@ import (
 )
 
 func TestMaxConnectionsIsTheOpenFileLimitLessTheReserve(t *testing.T) {
-	base := serveConfig{workers: 256, maxPerHost: 8}
+	base := Config{Workers: 256, MaxPerHost: 8}
 	lim := fileLimit{known: true, soft: 20000, hard: 20000}
 	// Fresh data directory, defaults: Badger 64 + 2×64 + 1024 = 1216;
 	// deliveries 4×256 + 256 = 1280; process 64; slack 256.
 	const freshReserve = 1216 + 1280 + 64 + 256
 	withPprof := base
-	withPprof.pprofAddr = "127.0.0.1:6060"
+	withPprof.PprofAddr = "127.0.0.1:6060"
 	explicit := base
-	explicit.maxConnections = 10000
+	explicit.MaxConnections = 10000
 	tooMany := base
-	tooMany.maxConnections = 20000 - freshReserve + 1
+	tooMany.MaxConnections = 20000 - freshReserve + 1
 	fewWorkers := base
-	fewWorkers.workers, fewWorkers.maxPerHost = 4, 16
+	fewWorkers.Workers, fewWorkers.MaxPerHost = 4, 16
 	for _, tc := range []struct {
 		name                string
-		cfg                 serveConfig
+		cfg                 Config
 		lim                 fileLimit
 		logFiles, viewFiles int
 		want                int
@@ -65,31 +65,5 @@ func TestMaxConnectionsIsTheOpenFileLimitLessTheReserve(t *testing.T) {
 				t.Errorf("connections %d + reserve %d exceed the limit %d", p.maxConnections, p.reserve(), p.limit)
 			}
 		})
-	}
-}
-
-func TestMaxConnectionsFlagAndEnvironment(t *testing.T) {
-	for _, tc := range []struct {
-		args    []string
-		env     map[string]string
-		want    int
-		wantErr string
-	}{
-		{want: 0},
-		{args: []string{"--max-connections", "500"}, want: 500},
-		{env: map[string]string{"HOOKD_MAX_CONNECTIONS": "700"}, want: 700},
-		{args: []string{"--max-connections", "-1"}, wantErr: "--max-connections must be at least 1"},
-	} {
-		getenv := func(k string) string { return tc.env[k] }
-		c, err := parseServe(tc.args, getenv, &strings.Builder{})
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("%v %v: error %v, want %q", tc.args, tc.env, err, tc.wantErr)
-			}
-			continue
-		}
-		if err != nil || c.maxConnections != tc.want {
-			t.Errorf("%v %v: %d, %v; want %d", tc.args, tc.env, c.maxConnections, err, tc.want)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"errors"
@@ -77,18 +77,18 @@ func (p fdPlan) describe() string {
 
 // planFDs shares lim between the reserve and the API's connections, given
 // how many files the log and the views directories hold now.
-func planFDs(cfg serveConfig, lim fileLimit, logFiles, viewsFiles int) (fdPlan, error) {
+func planFDs(cfg Config, lim fileLimit, logFiles, viewsFiles int) (fdPlan, error) {
 	p := fdPlan{
 		badger:     2*logFiles + badgerPerDB + 2*(2*viewsFiles+badgerPerDB) + badgerGrowth,
-		deliveries: deliveryFDs*cfg.workers + max(cfg.workers, cfg.maxPerHost),
+		deliveries: deliveryFDs*cfg.Workers + max(cfg.Workers, cfg.MaxPerHost),
 		process:    processFDs,
 		slack:      slackFDs,
 	}
-	if cfg.pprofAddr != "" {
+	if cfg.PprofAddr != "" {
 		p.pprof = pprofFDs
 	}
 	if !lim.known {
-		p.maxConnections = cfg.maxConnections
+		p.maxConnections = cfg.MaxConnections
 		if p.maxConnections == 0 {
 			p.maxConnections = defaultMaxConnectionsUnknownLimit
 		}
@@ -98,23 +98,23 @@ func planFDs(cfg serveConfig, lim fileLimit, logFiles, viewsFiles int) (fdPlan, 
 	room := p.limit - p.reserve()
 	fix := "raise the hard limit (ulimit -Hn; LimitNOFILE= under systemd; --ulimit nofile= in Docker)"
 	switch {
-	case cfg.maxConnections == 0 && room < minConnections:
+	case cfg.MaxConnections == 0 && room < minConnections:
 		return p, fmt.Errorf("the open-file limit is %d, and hookd keeps %s, which leaves %d for API connections, fewer than %d: %s, or lower --max-in-flight",
 			p.limit, p.describe(), room, minConnections, fix)
-	case cfg.maxConnections == 0:
+	case cfg.MaxConnections == 0:
 		p.maxConnections = room
-	case cfg.maxConnections > room:
+	case cfg.MaxConnections > room:
 		return p, fmt.Errorf("--max-connections %d does not fit: the open-file limit is %d, and hookd keeps %s, which leaves at most %d: lower --max-connections, or %s",
-			cfg.maxConnections, p.limit, p.describe(), max(room, 0), fix)
+			cfg.MaxConnections, p.limit, p.describe(), max(room, 0), fix)
 	default:
-		p.maxConnections = cfg.maxConnections
+		p.maxConnections = cfg.MaxConnections
 	}
 	return p, nil
 }
 
 // planConnections raises the open-file limit, shares it (see planFDs) and
 // logs how.
-func planConnections(cfg serveConfig, logger *slog.Logger) (fdPlan, error) {
+func planConnections(cfg Config, logger *slog.Logger) (fdPlan, error) {
 	lim, err := raiseOpenFileLimit()
 	if err != nil {
 		return fdPlan{}, err
@@ -122,7 +122,7 @@ func planConnections(cfg serveConfig, logger *slog.Logger) (fdPlan, error) {
 	if lim.raiseErr != nil {
 		logger.Warn("the open-file soft limit stays as it is", "err", lim.raiseErr)
 	}
-	logDir, viewsDir := dataDirs(cfg.data)
+	logDir, viewsDir := DataDirs(cfg.Data)
 	logFiles, err := countFiles(logDir)
 	if err != nil {
 		return fdPlan{}, err
@@ -162,3 +162,12 @@ func countFiles(dir string) (int, error) {
 // maxHeaderBytes caps an API request's headers; Go answers 431 beyond
 // (it allows 4 KiB of slack for its read buffer).
 const maxHeaderBytes = 64 << 10
+
+// RaiseOpenFileLimit raises this process's open-file soft limit to the
+// hard limit, as New does, and returns the limits in force afterwards (0
+// where there is no such limit): for a test that opens many descriptors
+// itself.
+func RaiseOpenFileLimit() (soft, hard uint64, err error) {
+	lim, err := raiseOpenFileLimit()
+	return lim.soft, lim.hard, err
+}
