@@ -27,11 +27,13 @@ test: lint
 # The scale-out tests that run processes for a while: three hookd
 # processes on a nats-server process (built from go.mod's nats-server
 # module), SIGKILL of one under load; and the JetStream adapter on a
-# three-node cluster with a node stopped. Without -race (the processes
-# would be race binaries) and without -short (which skips them); .ci/run
-# runs this after `make test`.
+# three-node cluster with a node stopped; and the whole API suite again
+# with every stack on JetStream (HOOKD_TEST_LOG=nats) instead of Badger.
+# Without -race (the processes would be race binaries) and without -short
+# (which skips them); .ci/run runs this after `make test`.
 test-cluster:
 	$(GO) test -count=1 -run 'OnJetStream|Cluster' ./cmd/hookd/ ./eventlog/natslog/
+	HOOKD_TEST_LOG=nats $(GO) test -count=1 ./transport/httpapi/
 
 lint: fmt-check vet staticcheck
 

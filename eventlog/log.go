@@ -128,6 +128,11 @@ var ErrHeld = errors.New("eventlog: appends are held")
 // again (JetStream).
 var ErrUnavailable = errors.New("eventlog: log unavailable")
 
+// ErrTooLarge wraps the refusal of an entry larger than the log can hold
+// (on JetStream, the servers' max_payload): nothing was appended, and
+// trying again will not help.
+var ErrTooLarge = errors.New("eventlog: the entry is larger than the log accepts")
+
 // ErrNotFound means an entry asked for is past the head.
 var ErrNotFound = errors.New("eventlog: no such entry")
 

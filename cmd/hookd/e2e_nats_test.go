@@ -59,7 +59,12 @@ func startNATSProcess(t *testing.T) *natsProcess {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
-	cmd := exec.Command(bin, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-sd", t.TempDir())
+	// max_payload as the README says to set it (no flag for it).
+	conf := filepath.Join(t.TempDir(), "nats.conf")
+	if err := os.WriteFile(conf, []byte("max_payload: 8MB\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", conf, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-sd", t.TempDir())
 	logs := &lines{}
 	cmd.Stdout, cmd.Stderr = &lineWriter{logs: logs, prefix: "nats: "}, &lineWriter{logs: logs, prefix: "nats: "}
 	if err := cmd.Start(); err != nil {

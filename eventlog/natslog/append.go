@@ -63,8 +63,14 @@ func (l *Log) submit(ctx context.Context, topic string, at *uint64, msgs []event
 		return nil, err
 	}
 	req := &appendRequest{ctx: ctx, ts: ts, at: at, msgs: msgs, seqs: make([]uint64, 0, len(msgs)), done: make(chan appendResult, 1)}
-	for _, m := range msgs {
+	for i, m := range msgs {
 		req.bytes += len(m.Payload) + len(m.UUID) + 100
+		// The client would refuse it after the batch had begun, leaving an
+		// append that can never finish: refuse it here, whole.
+		if n := storedSize(m); n > int(l.nc.MaxPayload()) {
+			return nil, fmt.Errorf("natslog: append to %s: message %d is %d bytes stored, over the NATS servers' max_payload of %d: %w",
+				topic, i, n, l.nc.MaxPayload(), eventlog.ErrTooLarge)
+		}
 	}
 	l.sendMu.RLock()
 	if l.closed {
@@ -145,4 +151,15 @@ func (l *Log) write(group []*appendRequest) {
 	for _, ts := range order {
 		l.writeTopic(ts, byTopic[ts])
 	}
+}
+
+// storedSize is about what m takes in a NATS message: its stored form
+// (eventlog.MarshalEntry: header, time, UUID, metadata, payload) and the
+// headers the writer adds.
+func storedSize(m eventlog.AppendMessage) int {
+	n := 1 + 2*eventlog.HashSize + 8 + len(m.UUID) + len(m.Payload) + 256 // headers: ids, expected sequence, batch
+	for k, v := range m.Metadata {
+		n += len(k) + len(v) + 4
+	}
+	return n
 }

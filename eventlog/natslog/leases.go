@@ -105,7 +105,7 @@ func (l *Log) leases(ctx context.Context) (jetstream.KeyValue, error) {
 	if l.leaseKV != nil {
 		return l.leaseKV, nil
 	}
-	kv, err := l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := l.ensureBucket(ctx, jetstream.KeyValueConfig{
 		Bucket:         l.cfg.Stream + "_leases",
 		Description:    "hookd leases: one holder at a time of each role",
 		History:        1,

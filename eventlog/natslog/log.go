@@ -56,6 +56,11 @@ type Log struct {
 	refused error
 }
 
+// MinMaxPayload is the least max_payload Open accepts of the NATS
+// servers: NATS's default, 1 MiB, is less than one of hookd's largest
+// entries.
+const MinMaxPayload = 4 << 20
+
 // Open connects to NATS, creates or updates the stream of eventlog.Topic
 // and the offsets bucket, and starts the writer. The stream is updated to
 // the configuration when it exists; JetStream refuses changes it cannot
@@ -91,6 +96,17 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("natslog: connect to %s: %w", redactURLs(cfg.URL), err)
 	}
 	l.nc = nc
+	if v := nc.ConnectedServerVersion(); !atLeastVersion(v, 2, 15) {
+		nc.Close()
+		return nil, fmt.Errorf("natslog: the NATS server is version %s; hookd needs 2.15 or later "+
+			"(it appends in atomic batches that carry message ids): upgrade the servers", v)
+	}
+	if mp := nc.MaxPayload(); mp < MinMaxPayload {
+		nc.Close()
+		return nil, fmt.Errorf("natslog: the NATS server's max_payload is %d bytes; hookd's entries reach about 2.5 MiB "+
+			"(a 1 MiB build event or request body, recorded again with what was sent and what came back): "+
+			"set max_payload: 8MB in every NATS server's configuration", mp)
+	}
 	l.js, err = jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(2*importWindow),
 		jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout))
@@ -102,7 +118,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		l.stopAll()
 		return nil, err
 	}
-	l.kv, err = l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	l.kv, err = l.ensureBucket(ctx, jetstream.KeyValueConfig{
 		Bucket:      cfg.Stream + "_offsets",
 		Description: "hookd consumer group offsets",
 		History:     1,
@@ -209,4 +225,14 @@ func redactURLs(urls string) string {
 		out += hostOnly(u)
 	}
 	return out
+}
+
+// atLeastVersion reports whether a server version "2.15.2" (perhaps with
+// a suffix such as "-beta") is at least major.minor.
+func atLeastVersion(v string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(v, "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }

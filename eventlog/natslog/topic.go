@@ -2,9 +2,12 @@ package natslog
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookd/hookd/eventlog"
@@ -71,7 +74,7 @@ func (l *Log) topic(ctx context.Context, topic string) (*topicState, error) {
 	} else {
 		ts.stream, ts.prefix = streamFor(l.cfg.Stream, topic)
 	}
-	stream, err := l.js.CreateOrUpdateStream(ctx, l.cfg.streamConfig(ts.stream, ts.prefix))
+	stream, err := l.ensureStream(ctx, l.cfg.streamConfig(ts.stream, ts.prefix))
 	if err != nil {
 		return nil, fmt.Errorf("natslog: create or update the stream %s of %s: %w", ts.stream, topic, err)
 	}
@@ -165,4 +168,60 @@ func (l *Log) WaitFor(ctx context.Context, topic string, seq uint64) error {
 			return eventlog.ErrClosed
 		}
 	}
+}
+
+// streamAttempt bounds one try at creating or updating a stream. A fresh
+// cluster answers some of several processes' concurrent creates of one
+// stream late or never (seen with three hookd starting at once on a
+// three-node cluster); the next try finds the stream made.
+const streamAttempt = 5 * time.Second
+
+// ensureStream creates the stream or updates it to cfg, trying again
+// while the cluster is not ready or another process is creating it, until
+// ctx ends.
+func (l *Log) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	return setUp(ctx, l, "stream "+cfg.Name, func(ctx context.Context) (jetstream.Stream, error) {
+		return l.js.CreateOrUpdateStream(ctx, cfg)
+	})
+}
+
+// ensureBucket is ensureStream for a key-value bucket.
+func (l *Log) ensureBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	return setUp(ctx, l, "bucket "+cfg.Bucket, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return l.js.CreateOrUpdateKeyValue(ctx, cfg)
+	})
+}
+
+// setUp calls create, each try bounded by streamAttempt, until it
+// succeeds, fails for good, or ctx ends.
+func setUp[T any](ctx context.Context, l *Log, what string, create func(context.Context) (T, error)) (T, error) {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		actx, cancel := context.WithTimeout(ctx, streamAttempt)
+		v, err := create(actx)
+		cancel()
+		if err == nil || !streamSetupRetryable(err) {
+			return v, err
+		}
+		l.logger.Info("JetStream is not ready to set this up yet; trying again", "what", what, "err", err)
+		select {
+		case <-ctx.Done():
+			return v, fmt.Errorf("%w (last: %w)", ctx.Err(), err)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// streamSetupRetryable reports a failure to set a stream up that says to
+// try again: no answer in time, the stream being created by someone else
+// meanwhile, or a cluster still electing its leaders or placing replicas.
+func streamSetupRetryable(err error) bool {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, jetstream.ErrStreamNameAlreadyInUse), errors.Is(err, jetstream.ErrJetStreamNotEnabled):
+		return true
+	}
+	if ae := apiError(err); ae != nil && ae.Code == 503 {
+		return true
+	}
+	return strings.Contains(err.Error(), "no suitable peers") || strings.Contains(err.Error(), "insufficient resources")
 }

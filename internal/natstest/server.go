@@ -54,6 +54,9 @@ func baseOptions(storeDir string) *server.Options {
 		// Keep JetStream from sizing itself on the machine's memory.
 		JetStreamMaxMemory: 64 << 20,
 		JetStreamMaxStore:  1 << 30,
+		// As the README tells operators to run it: hookd's largest
+		// entries are over NATS's default of 1 MiB.
+		MaxPayload: 8 << 20,
 	}
 }
 

@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/natstest"
 	"github.com/hookd/hookd/internal/service"
 	"github.com/hookd/hookd/projections"
 	"github.com/hookd/hookd/transport/httpapi"
@@ -45,6 +47,12 @@ type stack struct {
 // bytes in base64, the key openSealed and newLaggingStack use.
 const testSecretKey = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
+// onJetStream reports whether the stacks run on a JetStream log (an
+// embedded NATS server per stack) instead of the embedded Badger log:
+// HOOKD_TEST_LOG=nats, as `make test-cluster` sets it, so the whole API
+// suite runs on both backends.
+func onJetStream() bool { return os.Getenv("HOOKD_TEST_LOG") == "nats" }
+
 // newStack builds the service with service.New and runs it; opts, if
 // given, adjust its config. Everything stops in t.Cleanup: the servers,
 // then the service (runner, dispatcher, API), then the views and the log.
@@ -55,6 +63,9 @@ func newStack(t *testing.T, opts ...func(*service.Config)) *stack {
 	cfg := service.Config{
 		Addr: "127.0.0.1:0", Data: t.TempDir(), AllowPrivateTargets: true, SecretKey: testSecretKey,
 		NoDiskReserve: true, Workers: 8,
+	}
+	if onJetStream() {
+		cfg.Log = service.LogConfig{URL: natstest.RunServer(t).URL}
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -42,6 +42,8 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 		status, msg = http.StatusConflict, err.Error()+": wait for it (GET /v0.1/admin/projections)"
 	case errors.Is(err, errMethod):
 		status, msg = http.StatusMethodNotAllowed, err.Error()
+	case errors.Is(err, eventlog.ErrTooLarge):
+		status, msg = http.StatusRequestEntityTooLarge, "nothing of this request was recorded: it makes an entry larger than the event log accepts: "+afterSentinel(err, eventlog.ErrTooLarge)
 	case errors.Is(err, errBusy):
 		status, msg = http.StatusServiceUnavailable, err.Error()
 		w.Header().Set("Retry-After", "1")
