@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"time"
 )
 
@@ -22,6 +24,9 @@ type bench struct {
 	failed  []string
 
 	rawFan, rawSingle *result // baselines of fan-out and single
+
+	natsBin string // the nats-server binary, once known
+	binDir  string // where hookbench built it, removed at the end
 }
 
 func newBench(cfg config, stderr io.Writer) *bench {
@@ -38,6 +43,11 @@ func (b *bench) hookdEcho() io.Writer {
 		return b.log
 	}
 	return nil
+}
+
+// needsNATS reports whether a scenario runs on JetStream.
+func (b *bench) needsNATS() bool {
+	return slices.Contains(b.cfg.logBackends, "nats") && (b.cfg.wants("fanout") || b.cfg.wants("single"))
 }
 
 func (b *bench) needsHookd() bool {
@@ -62,6 +72,17 @@ func (b *bench) run(ctx context.Context) error {
 			return fmt.Errorf("--hookd %s: not a hookd binary (build it with `make build`)", b.cfg.hookd)
 		}
 	}
+	defer func() {
+		if b.binDir != "" {
+			os.RemoveAll(b.binDir)
+		}
+	}()
+	if b.needsNATS() {
+		// Before any scenario, so building it does not count in a timeout.
+		if _, err := b.natsServerBin(ctx); err != nil {
+			return err
+		}
+	}
 	tmp, err := os.MkdirTemp(b.cfg.tmp, "hookbench-")
 	if err != nil {
 		return err
@@ -79,20 +100,24 @@ func (b *bench) run(ctx context.Context) error {
 	defer b.recv.close()
 	b.logf("%d CPUs, GOMAXPROCS %d, data in %s, hookd %s", runtime.NumCPU(), runtime.GOMAXPROCS(0), tmp, b.cfg.hookd)
 
+	// fan-out and single run once per log backend, each run with its own
+	// --timeout (deliveryRuns); the step's cap covers them all.
+	deliveryRuns := time.Duration(len(b.deliveryTargets("", "")))
 	steps := []struct {
 		name string
 		want bool
 		run  func(context.Context) ([]*result, error)
+		runs time.Duration // --timeout applies to each
 	}{
-		{"raw", b.cfg.wants("raw") || b.cfg.wants("fanout") || b.cfg.wants("single"), b.raw},
-		{"fanout", b.cfg.wants("fanout"), b.fanout},
-		{"single", b.cfg.wants("single"), b.single},
-		{"latency", b.cfg.wants("latency"), b.latency},
-		{"isolation", b.cfg.wants("isolation"), b.isolation},
-		{"append", b.cfg.wants("append"), b.appendScenario},
-		{"rebuild", b.cfg.wants("rebuild"), b.rebuild},
-		{"query", b.cfg.wants("query"), b.query},
-		{"restart", b.cfg.wants("restart"), b.restart},
+		{"raw", b.cfg.wants("raw") || b.cfg.wants("fanout") || b.cfg.wants("single"), b.raw, 1},
+		{"fanout", b.cfg.wants("fanout"), b.fanout, deliveryRuns},
+		{"single", b.cfg.wants("single"), b.single, deliveryRuns},
+		{"latency", b.cfg.wants("latency"), b.latency, 1},
+		{"isolation", b.cfg.wants("isolation"), b.isolation, 1},
+		{"append", b.cfg.wants("append"), b.appendScenario, 1},
+		{"rebuild", b.cfg.wants("rebuild"), b.rebuild, 1},
+		{"query", b.cfg.wants("query"), b.query, 1},
+		{"restart", b.cfg.wants("restart"), b.restart, 1},
 	}
 	for _, s := range steps {
 		if !s.want {
@@ -102,7 +127,7 @@ func (b *bench) run(ctx context.Context) error {
 			break
 		}
 		b.logf("== %s", s.name)
-		sctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
+		sctx, cancel := context.WithTimeout(ctx, b.cfg.timeout*s.runs)
 		rs, err := s.run(sctx)
 		cancel()
 		b.dropData()
@@ -118,7 +143,9 @@ func (b *bench) run(ctx context.Context) error {
 			if len(rows) == 0 {
 				rows = append(rows, &result{Scenario: s.name})
 			}
-			rows[0].note("FAILED: %s", firstLine(err.Error()))
+			if !errors.As(err, new(notedError)) {
+				rows[0].note("FAILED: %s", firstLine(err.Error()))
+			}
 		}
 		b.results = append(b.results, rows...)
 	}
@@ -153,8 +180,9 @@ func (b *bench) dropData() {
 }
 
 // checkRun notes what went wrong in a run in r: failed sends, deliveries
-// never received, duplicates, warnings and errors in hookd's log.
-func (b *bench) checkRun(r *result, p *hookdProc) {
+// never received, duplicates, warnings and errors in the hookd processes'
+// logs (nil ones are skipped).
+func (b *bench) checkRun(r *result, procs ...*hookdProc) {
 	if r.Errors > 0 {
 		r.note("%d requests failed", r.Errors)
 	}
@@ -164,11 +192,18 @@ func (b *bench) checkRun(r *result, p *hookdProc) {
 	if r.Duplicates > 0 {
 		r.note("%d deliveries arrived more than once", r.Duplicates)
 	}
-	if p != nil {
+	for i, p := range procs {
+		if p == nil {
+			continue
+		}
+		who := "hookd"
+		if len(procs) > 1 {
+			who = fmt.Sprintf("hookd process %d", i+1)
+		}
 		if n, lines := p.logProblems(); n > 0 {
-			r.note("hookd logged %d warnings/errors, first: %s", n, lines[0])
+			r.note("%s logged %d warnings/errors, first: %s", who, n, lines[0])
 			for _, l := range lines {
-				b.logf("hookd: %s", l)
+				b.logf("%s: %s", who, l)
 			}
 		}
 	}

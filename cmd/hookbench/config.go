@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -29,6 +30,10 @@ type config struct {
 	senders     int // concurrent build-event senders
 	maxInFlight int // hookd --max-in-flight
 	maxPerHost  int // hookd --max-per-host
+
+	logBackends   []string // where fan-out and single keep the log: "badger", "nats"
+	natsProcesses []int    // hookd processes on JetStream, one run each
+	natsServer    string   // nats-server binary; empty: built from go.mod's module
 
 	latencyRate     int
 	latencyDuration time.Duration
@@ -77,7 +82,7 @@ var quickDefaults = map[string]string{
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
-	var only string
+	var only, backends, natsProcs string
 	fs := flag.NewFlagSet("hookbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -95,6 +100,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.senders, "senders", 64, "concurrent senders of build events to hookd")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", 256, "hookd --max-in-flight")
 	fs.IntVar(&c.maxPerHost, "max-per-host", 8, "hookd --max-per-host")
+	fs.StringVar(&backends, "log-backends", "badger", "comma-separated logs fan-out and single run on: badger (the embedded log, one process), nats (a local nats-server with JetStream and --nats-processes hookd processes)")
+	fs.StringVar(&natsProcs, "nats-processes", "1,2,3", "with --log-backends nats: comma-separated counts of hookd processes on the shared log, one run each (--max-in-flight and --max-per-host are per process)")
+	fs.StringVar(&c.natsServer, "nats-server", "", "nats-server binary for --log-backends nats (default: go build "+natsModule+" into --tmp once; needs hookd's module)")
 	fs.IntVar(&c.latencyRate, "latency-rate", 1000, "build events per second in the latency scenario")
 	fs.DurationVar(&c.latencyDuration, "latency-duration", 10*time.Second, "how long the latency scenario sends")
 	fs.IntVar(&c.appendSmall, "append-small", 200000, "small (~100 B) events appended")
@@ -130,6 +138,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			}
 		}
 	}
+	var err error
 	for _, s := range strings.Split(only, ",") {
 		s = strings.TrimSpace(strings.ReplaceAll(s, "-", ""))
 		if s == "" {
@@ -140,7 +149,59 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		}
 		c.only = append(c.only, s)
 	}
+	if c.logBackends, err = parseBackends(backends); err != nil {
+		return c, err
+	}
+	if c.natsProcesses, err = parseCounts(natsProcs); err != nil {
+		return c, err
+	}
 	return c, c.validate()
+}
+
+// logBackendNames are the values --log-backends takes.
+var logBackendNames = []string{"badger", "nats"}
+
+func parseBackends(s string) ([]string, error) {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		v = strings.ToLower(strings.TrimSpace(v))
+		if v == "" || slices.Contains(out, v) {
+			continue
+		}
+		if !slices.Contains(logBackendNames, v) {
+			return nil, fmt.Errorf("--log-backends: unknown log %q; want some of %s", v, strings.Join(logBackendNames, ","))
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("--log-backends: name at least one of " + strings.Join(logBackendNames, ","))
+	}
+	return out, nil
+}
+
+// maxNATSProcesses bounds --nats-processes: every process runs on this
+// machine beside nats-server and the receivers.
+const maxNATSProcesses = 8
+
+func parseCounts(s string) ([]int, error) {
+	var out []int
+	for _, v := range strings.Split(s, ",") {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxNATSProcesses {
+			return nil, fmt.Errorf("--nats-processes: %q is not a count from 1 to %d", v, maxNATSProcesses)
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("--nats-processes: give at least one count, e.g. 1,2,3")
+	}
+	return out, nil
 }
 
 func (c config) validate() error {

@@ -58,13 +58,19 @@ func childEnv() []string {
 // it listens. The caller must stop it.
 // With echo set it logs at debug level and copies every line to echo.
 func startServe(ctx context.Context, bin, dataDir string, echo io.Writer, extra ...string) (*hookdProc, error) {
+	return startServeEnv(ctx, bin, dataDir, echo, nil, extra...)
+}
+
+// startServeEnv is startServe with env (KEY=VALUE) added to the child's
+// environment, for the settings hookd takes from it only (HOOKD_SECRET_KEY).
+func startServeEnv(ctx context.Context, bin, dataDir string, echo io.Writer, env []string, extra ...string) (*hookdProc, error) {
 	level := "info"
 	if echo != nil {
 		level = "debug"
 	}
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir, "--allow-private-targets",
 		"--log-format", "json", "--log-level", level}, extra...)
-	p, addrc, err := startHookd(bin, args, echo)
+	p, addrc, err := startHookd(bin, args, echo, env)
 	if err != nil {
 		return nil, err
 	}
@@ -118,9 +124,9 @@ func runHookd(ctx context.Context, bin string, args ...string) (stdout string, p
 	}
 }
 
-func startHookd(bin string, args []string, echo io.Writer) (*hookdProc, <-chan string, error) {
+func startHookd(bin string, args []string, echo io.Writer, env []string) (*hookdProc, <-chan string, error) {
 	cmd := exec.Command(bin, args...)
-	cmd.Env = childEnv()
+	cmd.Env = append(childEnv(), env...)
 	setChildAttrs(cmd)
 	cmd.Stdout = io.Discard
 	stderr, err := cmd.StderrPipe()

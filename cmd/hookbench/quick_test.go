@@ -16,9 +16,11 @@ import (
 
 // TestQuickRunReportsEveryScenario runs `hookbench --quick` against a
 // freshly built hookd and checks that every scenario produced a row with
-// positive numbers. It asserts no timing: it only shows the benchmark works.
-// It takes about 20 s, so -short skips it (make test runs it on its own,
-// without -race).
+// positive numbers, fan-out and single also on JetStream with one and two
+// hookd processes (on a nats-server built from go.mod's module), each
+// delivery received once. It asserts no timing: it only shows the
+// benchmark works. It takes about 50 s, so -short skips it (make test runs
+// it on its own, without -race).
 func TestQuickRunReportsEveryScenario(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs every benchmark scenario in quick mode (~20 s); run without -short")
@@ -29,7 +31,7 @@ func TestQuickRunReportsEveryScenario(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	args := []string{"--quick", "--hookd", bin, "--tmp", dir}
+	args := []string{"--quick", "--hookd", bin, "--tmp", dir, "--log-backends", "badger,nats", "--nats-processes", "1,2"}
 	if raceEnabled() {
 		// Everything runs several times slower under the race detector.
 		args = append(args, "--events", "200", "--latency-duration", "1s", "--append-small", "2000",
@@ -41,7 +43,8 @@ func TestQuickRunReportsEveryScenario(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("hookbench --quick exited %d\nstdout:\n%s", code, stdout.String())
 	}
-	t.Logf("report:\n%s", stdout.String())
+	report := stdout.String()
+	t.Logf("report:\n%s", report)
 
 	rows := map[string]result{}
 	sc := bufio.NewScanner(&stdout)
@@ -57,9 +60,12 @@ func TestQuickRunReportsEveryScenario(t *testing.T) {
 		}
 		rows[r.Scenario] = r
 	}
+	jetStream := []string{"fan-out (JetStream, 1 process)", "fan-out (JetStream, 2 processes)",
+		"single (JetStream, 1 process)", "single (JetStream, 2 processes)"}
 	want := []string{"raw ×10 receivers", "raw ×1 receiver", "fan-out", "single", "latency", "isolation",
 		"append ~100 B", "append 2 KiB", "rebuild", "query first page", "query page ",
 		"restart (SIGTERM) ready", "restart (SIGTERM) delivered", "restart (SIGKILL) ready", "restart (SIGKILL) delivered"}
+	want = append(want, jetStream...)
 	for _, name := range want {
 		r, ok := rows[name]
 		if !ok {
@@ -91,6 +97,27 @@ func TestQuickRunReportsEveryScenario(t *testing.T) {
 		if (r.Unit == "ms" && !noBaseline || name == "isolation") && !(r.P50 > 0 || r.P99 > 0) {
 			t.Errorf("%s: no latency percentiles", r.Scenario)
 		}
+	}
+	// On JetStream: every delivery once, the memory of each hookd process
+	// and of nats-server measured, the sends shared by the processes.
+	for i, name := range jetStream {
+		r, ok := rows[name]
+		if !ok {
+			continue // reported above
+		}
+		procs := 1 + i%2
+		if r.Duplicates != 0 || r.Lost != 0 || r.Errors != 0 {
+			t.Errorf("%s: %d duplicates, %d lost, %d failed requests; want none", name, r.Duplicates, r.Lost, r.Errors)
+		}
+		if len(r.PeakRSSEach) != procs || r.NATSPeakRSS <= 0 {
+			t.Errorf("%s: peak RSS of each hookd %v, of nats-server %d; want %d and > 0", name, r.PeakRSSEach, r.NATSPeakRSS, procs)
+		}
+		if sent, _ := r.Extra["deliveries_sent_by_process"].([]any); len(sent) != procs {
+			t.Errorf("%s: deliveries_sent_by_process %v, want %d counts", name, r.Extra["deliveries_sent_by_process"], procs)
+		}
+	}
+	if !strings.Contains(report, "Duplicates (a Webhook-Id received again): fan-out 0,") {
+		t.Errorf("no line of duplicates below the table")
 	}
 	// The hanging receiver was sent to: the isolation scenario measured
 	// the fast hook beside one that hangs.

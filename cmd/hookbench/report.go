@@ -35,6 +35,11 @@ type result struct {
 	PeakRSS   int64  `json:"peak_rss_bytes"`
 	PeakAnon  int64  `json:"peak_rss_anon_bytes,omitempty"`
 	PeakRSSOf string `json:"peak_rss_of"` // "hookd" or "hookbench"
+	// On JetStream: PeakRSS and PeakAnon are the largest of the hookd
+	// processes; PeakRSSEach has each one's VmHWM; NATSPeak* are nats-server's.
+	PeakRSSEach  []int64 `json:"peak_rss_bytes_each,omitempty"`
+	NATSPeakRSS  int64   `json:"nats_server_peak_rss_bytes,omitempty"`
+	NATSPeakAnon int64   `json:"nats_server_peak_rss_anon_bytes,omitempty"`
 
 	Count       int64          `json:"count"`   // operations measured
 	Seconds     float64        `json:"seconds"` // how long they took
@@ -44,6 +49,8 @@ type result struct {
 	Duplicates  int64          `json:"duplicates,omitempty"`
 	Extra       map[string]any `json:"extra,omitempty"`
 	Notes       []string       `json:"notes,omitempty"`
+
+	once bool // receipts counted per Webhook-Id: its duplicates go in the line below the table
 }
 
 func (r *result) setRatio() {
@@ -71,7 +78,11 @@ const legend = `- hookd / baseline: rates per second of wall time; for latency a
   same receivers, with the concurrency hookd may use (min(--max-in-flight,
   receivers × --max-per-host)); latency column: one POST's round trip.
 - fan-out, single: first build event sent to last delivery received;
-  latency column: a build event's POST until its 202.
+  latency column: a build event's POST until its 202. "(JetStream, N
+  processes)": N hookd serve processes on one local nats-server, hooks made
+  through the first, build events sent round-robin to all N; --max-in-flight
+  and --max-per-host are per process, so hookd may send N times the raw
+  row's concurrency; peak RSS: each process's, then nats-server's.
 - latency: a steady rate to one hook; from each event's 202 to its receipt
   (0 when the receipt came first). Baseline: a direct POST at the same rate,
   from its send to its receipt.
@@ -113,6 +124,10 @@ func writeReport(w io.Writer, results []*result) {
 	if len(notes) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, strings.Join(notes, "\n"))
+	}
+	if line := duplicatesLine(results); line != "" {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, line)
 	}
 	fmt.Fprintln(w)
 	for _, r := range results {
@@ -174,9 +189,35 @@ func fmtLatency(r *result) string {
 	return s + " ms"
 }
 
+// duplicatesLine says, for every row whose receipts were counted per
+// Webhook-Id, how many arrived a second time (0 is exactly once).
+func duplicatesLine(results []*result) string {
+	var parts []string
+	for _, r := range results {
+		if r.once && r.Count > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", r.Scenario, r.Duplicates))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "Duplicates (a Webhook-Id received again): " + strings.Join(parts, ", ") + "."
+}
+
 func fmtRSS(r *result) string {
 	if r.PeakRSS <= 0 {
 		return "—"
+	}
+	if r.NATSPeakRSS > 0 || len(r.PeakRSSEach) > 0 {
+		var each []string
+		for _, v := range r.PeakRSSEach {
+			each = append(each, mib(v))
+		}
+		s := fmt.Sprintf("%s MiB (hookd; anon max %s)", strings.Join(each, " / "), mib(r.PeakAnon))
+		if r.NATSPeakRSS > 0 {
+			s += fmt.Sprintf("; nats-server %s MiB", mib(r.NATSPeakRSS))
+		}
+		return s
 	}
 	if r.PeakAnon > 0 {
 		return fmt.Sprintf("%s MiB (%s; anon %s)", mib(r.PeakRSS), r.PeakRSSOf, mib(r.PeakAnon))

@@ -1,6 +1,7 @@
 package natslog
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -352,17 +353,23 @@ func (l *Log) refusal() error {
 func (l *Log) readTip(ts *topicState) error {
 	ctx, cancel := contextTimeout(l.cfg.PublishTimeout)
 	defer cancel()
-	last, err := l.lastSeq(ctx, ts)
-	if err != nil {
-		return fmt.Errorf("read the head of %s: %w", ts.stream, err)
-	}
+	var last uint64
 	var sum [eventlog.HashSize]byte
-	if last > 0 {
-		e, err := l.leaderGet(ctx, ts, last)
-		if err != nil {
-			return fmt.Errorf("read the last entry (%d) of %s: %w", last, ts.stream, err)
+	e, err := l.leaderLast(ctx, ts)
+	switch {
+	case err == nil:
+		last, sum = e.Seq, e.Hash
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		// Empty, or (MaxAge) every entry expired: the stream's last
+		// sequence says which.
+		if last, err = l.lastSeq(ctx, ts); err != nil {
+			return fmt.Errorf("read the head of %s: %w", ts.stream, err)
 		}
-		sum = e.Hash
+		if last > 0 {
+			return fmt.Errorf("the stream %s holds no entry but its last sequence is %d: its entries expired (MaxAge): %w", ts.stream, last, eventlog.ErrUnavailable)
+		}
+	default:
+		return fmt.Errorf("read the last entry of %s: %w", ts.stream, err)
 	}
 	ts.tipKnown, ts.tipSeq, ts.tipHash = true, last, sum
 	l.advance(ts, last)

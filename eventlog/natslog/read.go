@@ -134,6 +134,25 @@ type msgGetResponse struct {
 // API, not a direct get, which any replica may answer from behind).
 func (l *Log) leaderGet(ctx context.Context, ts *topicState, seq uint64) (eventlog.Entry, error) {
 	req, _ := json.Marshal(map[string]uint64{"seq": seq})
+	e, err := l.leaderMsgGet(ctx, ts, req)
+	if err == nil && e.Seq != seq {
+		return eventlog.Entry{}, fmt.Errorf("the stream %s answered for entry %d with entry %d", ts.stream, seq, e.Seq)
+	}
+	return e, err
+}
+
+// leaderLast reads the stream's last entry through its leader, in one
+// round trip (the last message of any of the topic's subjects), or
+// jetstream.ErrMsgNotFound if the stream is empty. Cheaper than asking
+// for the stream's info, which the server computes in full: the writer
+// asks after every conflict with another process's append.
+func (l *Log) leaderLast(ctx context.Context, ts *topicState) (eventlog.Entry, error) {
+	req, _ := json.Marshal(map[string]string{"last_by_subj": ts.prefix + ".>"})
+	return l.leaderMsgGet(ctx, ts, req)
+}
+
+// leaderMsgGet asks $JS.API.STREAM.MSG.GET with req and decodes the entry.
+func (l *Log) leaderMsgGet(ctx context.Context, ts *topicState, req []byte) (eventlog.Entry, error) {
 	prefix := l.js.Options().APIPrefix
 	if prefix == "" {
 		prefix = "$JS.API."
@@ -152,8 +171,8 @@ func (l *Log) leaderGet(ctx context.Context, ts *topicState, seq uint64) (eventl
 		}
 		return eventlog.Entry{}, resp.Error
 	}
-	if resp.Message == nil || resp.Message.Seq != seq {
-		return eventlog.Entry{}, fmt.Errorf("the stream %s answered for entry %d without it", ts.stream, seq)
+	if resp.Message == nil {
+		return eventlog.Entry{}, fmt.Errorf("the stream %s answered %s without an entry", ts.stream, req)
 	}
-	return eventlog.UnmarshalEntry(seq, resp.Message.Data)
+	return eventlog.UnmarshalEntry(resp.Message.Seq, resp.Message.Data)
 }

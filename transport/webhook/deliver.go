@@ -75,6 +75,11 @@ func (d *Dispatcher) load(t *ticket) (delivery, error) {
 // as soon as the send is over, so the next send to that address does not
 // wait for this attempt's fsync; the worker still holds the total bound.
 func (d *Dispatcher) deliver(t *ticket) {
+	if t.claim != nil {
+		// Whatever happens, this process stops renewing the claim when it
+		// is done with it; unfinished, it goes to another once it lapses.
+		defer d.claimed.drop(t.reqSeq)
+	}
 	// Send nothing whose attempt the log could not record now.
 	if err := d.waitWritable(d.runCtx); err != nil {
 		d.queue.done(t)

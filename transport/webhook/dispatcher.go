@@ -129,6 +129,7 @@ type Dispatcher struct {
 	nudged    chan struct{} // wakes the loop: the lease was acquired
 	applied   appliedSignal // the loop moved matched on
 	open      openRequests  // requests read without an attempt read yet
+	claimed   heldClaims    // claims this process holds until their attempt is logged
 }
 
 // NewDispatcher returns a Dispatcher of log keeping its state in state

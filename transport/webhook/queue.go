@@ -209,18 +209,6 @@ func (q *queue) release(addr string) {
 	q.cond.Broadcast()
 }
 
-// each calls fn for every waiting send (not those running), under the
-// queue's lock: fn must be quick.
-func (q *queue) each(fn func(ref)) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, w := range q.waiting {
-		for _, r := range w {
-			fn(r)
-		}
-	}
-}
-
 // stop makes every take and put return false.
 func (q *queue) stop() {
 	q.mu.Lock()

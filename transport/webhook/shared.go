@@ -283,15 +283,20 @@ func (d *Dispatcher) claim(ctx context.Context) error {
 				d.logger.Info("sending a request another process claimed and did not finish", "delivery_id", id, "handed_out", c.Delivered)
 			}
 			rf.claim = &c
+			d.claimed.add(rf.reqSeq, rf.claim)
 			if err := d.enqueue(ctx, rf); err != nil {
+				d.claimed.drop(rf.reqSeq)
 				return err
 			}
 		}
 	}
 }
 
-// renewClaims renews the claims waiting for their receivers, so that no
-// other process takes them while they wait here.
+// renewClaims renews every claim this process holds (waiting for its
+// receiver, being sent, or being recorded) every third of the lease, so
+// that no other process takes one while this one still works on it: on a
+// busy log, recording an attempt and finishing its claim can take longer
+// than the send itself.
 func (d *Dispatcher) renewClaims(ctx context.Context) {
 	t := time.NewTicker(d.cfg.Sharing.ClaimLease / 3)
 	defer t.Stop()
@@ -301,14 +306,44 @@ func (d *Dispatcher) renewClaims(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		d.queue.each(func(r ref) {
-			if r.claim != nil && r.claim.Extend != nil {
-				if err := r.claim.Extend(); err != nil {
-					d.logger.Warn("could not renew a claimed request; another process may send it too", "request_seq", r.reqSeq, "err", err)
-				}
+		for seq, c := range d.claimed.all() {
+			if err := c.Extend(); err != nil {
+				d.logger.Warn("could not renew a claimed request; another process may send it too", "request_seq", seq, "err", err)
 			}
-		})
+		}
 	}
+}
+
+// heldClaims are the claims this process holds, by request sequence.
+type heldClaims struct {
+	mu sync.Mutex
+	m  map[uint64]*eventlog.Claim
+}
+
+func (h *heldClaims) add(seq uint64, c *eventlog.Claim) {
+	h.mu.Lock()
+	if h.m == nil {
+		h.m = map[uint64]*eventlog.Claim{}
+	}
+	h.m[seq] = c
+	h.mu.Unlock()
+}
+
+func (h *heldClaims) drop(seq uint64) {
+	h.mu.Lock()
+	delete(h.m, seq)
+	h.mu.Unlock()
+}
+
+// all is a copy, to renew without holding the lock over network calls.
+func (h *heldClaims) all() map[uint64]*eventlog.Claim {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[uint64]*eventlog.Claim, len(h.m))
+	for k, v := range h.m {
+		out[k] = v
+	}
+	return out
 }
 
 // openRequests are the requests read from a shared log whose attempt has
@@ -365,6 +400,7 @@ func (d *Dispatcher) finish(t *ticket, id string) {
 		d.tracker.finish(t.reqSeq)
 		return
 	}
+	d.claimed.drop(t.reqSeq)
 	if err := t.claim.Done(); err != nil {
 		d.logger.Warn("could not finish the claim of a recorded delivery; another process will find it recorded", "delivery_id", id, "err", err)
 	}
