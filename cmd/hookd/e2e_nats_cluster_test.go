@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/hookd/hookd/domain"
 	"github.com/hookd/hookd/internal/natstest"
 	"github.com/hookd/hookd/internal/testkit"
 )
@@ -60,17 +59,6 @@ func TestDeliveryContinuesWhenAClusterNodeDiesOnJetStream(t *testing.T) {
 		}
 		acked = append(acked, id)
 	}
-	testkit.WaitUntilf(t, 4*pollTimeout, "every acknowledged pair to be delivered", func() (bool, string) {
-		byID := recv.ByHeader("Webhook-Id")
-		missing := 0
-		for _, ev := range acked {
-			for _, slug := range slugs {
-				if len(byID[domain.DeliveryID(ev, slug)]) == 0 {
-					missing++
-				}
-			}
-		}
-		return missing == 0, fmt.Sprintf("%d of %d pairs missing", missing, len(acked)*len(slugs))
-	})
+	waitEveryPairDelivered(t, recv, acked, slugs)
 	t.Logf("%d events, %d deliveries, %d distinct Webhook-Ids", len(acked), recv.Count(), len(recv.ByHeader("Webhook-Id")))
 }

@@ -225,18 +225,7 @@ func TestThreeProcessesOnJetStreamDeliverEachPairOnce(t *testing.T) {
 			mu.Unlock()
 		}
 	}
-	testkit.WaitUntilf(t, 4*pollTimeout, "every acknowledged pair to be delivered", func() (bool, string) {
-		byID := recv.ByHeader("Webhook-Id")
-		missing := 0
-		for _, ev := range acked {
-			for _, slug := range slugs {
-				if len(byID[domain.DeliveryID(ev, slug)]) == 0 {
-					missing++
-				}
-			}
-		}
-		return missing == 0, fmt.Sprintf("%d of %d pairs missing", missing, len(acked)*len(slugs))
-	})
+	waitEveryPairDelivered(t, recv, acked, slugs)
 
 	// 3. The survivors' views agree once both have recorded every attempt;
 	// the killed process, restarted, catches up to the same.
@@ -275,4 +264,22 @@ func TestThreeProcessesOnJetStreamDeliverEachPairOnce(t *testing.T) {
 		}
 	}
 	t.Errorf("no surviving process took the matcher lease over")
+}
+
+// waitEveryPairDelivered waits until every (build event, hook) pair of
+// the acknowledged events has reached recv at least once.
+func waitEveryPairDelivered(t *testing.T, recv *testkit.Receiver, acked, slugs []string) {
+	t.Helper()
+	testkit.WaitUntilf(t, 4*pollTimeout, "every acknowledged pair to be delivered", func() (bool, string) {
+		byID := recv.ByHeader("Webhook-Id")
+		missing := 0
+		for _, ev := range acked {
+			for _, slug := range slugs {
+				if len(byID[domain.DeliveryID(ev, slug)]) == 0 {
+					missing++
+				}
+			}
+		}
+		return missing == 0, fmt.Sprintf("%d of %d pairs missing", missing, len(acked)*len(slugs))
+	})
 }
