@@ -19,6 +19,7 @@ import (
 //
 //	<dir>           the live views
 //	<dir>.rebuild   a rebuild under way: always partial, removed on sight
+//	<dir>.rebuild.bulk  its first pass (see bulk.go): the same
 //	<dir>.new       a complete rebuild, waiting to be swapped in
 //	<dir>.old       the views a swap replaced, removed once it is done
 //
@@ -35,6 +36,7 @@ type ViewsDir struct {
 // Suffixes of the directories beside the live views.
 const (
 	suffixBuilding = ".rebuild"
+	suffixBulk     = ".bulk" // after suffixBuilding, or after any views' dir (Rebuild)
 	suffixComplete = ".new"
 	suffixRetired  = ".old"
 )
@@ -46,6 +48,7 @@ func NewViewsDir(dir string) ViewsDir { return ViewsDir{dir: filepath.Clean(dir)
 func (d ViewsDir) Live() string { return d.dir }
 
 func (d ViewsDir) building() string { return d.dir + suffixBuilding }
+func (d ViewsDir) bulk() string     { return d.building() + suffixBulk }
 func (d ViewsDir) complete() string { return d.dir + suffixComplete }
 func (d ViewsDir) retired() string  { return d.dir + suffixRetired }
 
@@ -55,10 +58,13 @@ func (d ViewsDir) Tidy(logger *slog.Logger) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if exists(d.building()) {
-		logger.Warn("removing a partial rebuild of the views left by an interrupted run", "dir", d.building())
-		if err := os.RemoveAll(d.building()); err != nil {
-			return fmt.Errorf("remove the partial views rebuild %s: %w; remove it by hand", d.building(), err)
+	for _, partial := range []string{d.building(), d.bulk()} {
+		if !exists(partial) {
+			continue
+		}
+		logger.Warn("removing a partial rebuild of the views left by an interrupted run", "dir", partial)
+		if err := os.RemoveAll(partial); err != nil {
+			return fmt.Errorf("remove the partial views rebuild %s: %w; remove it by hand", partial, err)
 		}
 	}
 	if exists(d.complete()) {
@@ -77,15 +83,17 @@ func (d ViewsDir) Tidy(logger *slog.Logger) error {
 // ctx included, it removes what it built.
 func (d ViewsDir) Build(ctx context.Context, store eventlog.Log, logger *slog.Logger, progress func(done, total uint64)) (uint64, error) {
 	// A complete rebuild not yet swapped in is superseded by this one.
-	for _, stale := range []string{d.building(), d.complete()} {
+	for _, stale := range []string{d.building(), d.bulk(), d.complete()} {
 		if err := os.RemoveAll(stale); err != nil {
 			return 0, fmt.Errorf("rebuild views: remove %s: %w; remove it by hand", stale, err)
 		}
 	}
 	cp, err := d.build(ctx, store, logger, progress)
 	if err != nil {
-		if rerr := os.RemoveAll(d.building()); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("remove the partial rebuild %s: %w", d.building(), rerr))
+		for _, partial := range []string{d.building(), d.bulk()} {
+			if rerr := os.RemoveAll(partial); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("remove the partial rebuild %s: %w", partial, rerr))
+			}
 		}
 		return 0, err
 	}
@@ -96,7 +104,7 @@ func (d ViewsDir) Build(ctx context.Context, store eventlog.Log, logger *slog.Lo
 }
 
 func (d ViewsDir) build(ctx context.Context, store eventlog.Log, logger *slog.Logger, progress func(done, total uint64)) (uint64, error) {
-	v, cp, err := d.startBuild(ctx, store, logger, progress)
+	v, cp, err := d.startBuild(ctx, store, logger, progress, true)
 	if err != nil {
 		return 0, err
 	}
@@ -105,13 +113,20 @@ func (d ViewsDir) build(ctx context.Context, store eventlog.Log, logger *slog.Lo
 
 // startBuild opens fresh views in the staging directory and replays the
 // log up to its head into them, leaving them open so that an online
-// rebuild can apply what was appended meanwhile (see Live).
-func (d ViewsDir) startBuild(ctx context.Context, store eventlog.Log, logger *slog.Logger, progress func(done, total uint64)) (*Views, uint64, error) {
+// rebuild can apply what was appended meanwhile (see Live). With twoPass
+// the replay takes the two passes of bulk.go, whose memory does not grow
+// with the log; an online rebuild replays in one, as before: it shares
+// its process with serve, and two passes have not been measured there.
+func (d ViewsDir) startBuild(ctx context.Context, store eventlog.Log, logger *slog.Logger, progress func(done, total uint64), twoPass bool) (*Views, uint64, error) {
 	v, err := openViews(d.building(), logger, viewsOptions{gcInterval: -1})
 	if err != nil {
 		return nil, 0, fmt.Errorf("rebuild views: %w", err)
 	}
-	cp, err := replay(ctx, store, v, progress)
+	replayInto := replayPaged
+	if twoPass {
+		replayInto = rebuildInto
+	}
+	cp, err := replayInto(ctx, store, v, progress)
 	if err != nil {
 		_ = v.Close()
 		return nil, 0, err
@@ -150,7 +165,7 @@ func (d ViewsDir) markComplete() error {
 // removeStaging removes a rebuild that failed or was superseded.
 func (d ViewsDir) removeStaging() error {
 	var errs []error
-	for _, stale := range []string{d.building(), d.complete()} {
+	for _, stale := range []string{d.building(), d.bulk(), d.complete()} {
 		if err := os.RemoveAll(stale); err != nil {
 			errs = append(errs, fmt.Errorf("remove %s: %w; remove it by hand", stale, err))
 		}

@@ -277,7 +277,7 @@ func (l *Live) rebuildAndSwap(ctx context.Context) (time.Duration, error) {
 	if err := l.dir.removeStaging(); err != nil {
 		return 0, fmt.Errorf("rebuild views: %w", err)
 	}
-	v, cp, err := l.dir.startBuild(ctx, l.store, l.logger, l.progress)
+	v, cp, err := l.dir.startBuild(ctx, l.store, l.logger, l.progress, false)
 	if err != nil {
 		return 0, l.abandon(nil, err)
 	}

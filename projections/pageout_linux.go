@@ -11,8 +11,11 @@ import (
 	"syscall"
 )
 
-// madvPageout is Linux's MADV_PAGEOUT (5.4 and later).
-const madvPageout = 21
+// Linux's madvise advice values (MADV_PAGEOUT: 5.4 and later).
+const (
+	madvDontNeed = 4
+	madvPageout  = 21
+)
 
 // pageOut asks the kernel to reclaim the resident pages of the Badger
 // files (tables and value logs) under dirs that this process has mapped.
@@ -23,10 +26,40 @@ const madvPageout = 21
 // it is safe even on a range Badger has just unmapped and something else
 // reuses. It is best effort: errors (an older kernel) change nothing.
 func pageOut(dirs ...string) {
+	for _, m := range mappedFiles(dirs) {
+		madvise(m, madvPageout)
+	}
+}
+
+// mapping is one shared mapping of a file.
+type mapping struct {
+	lo, n uintptr
+	vlog  bool // of a value log
+}
+
+// dropPages takes the pages of ms out of this process's RSS and leaves
+// them in the page cache (MADV_DONTNEED), so that reading them again costs
+// no I/O while they stay cached. On a range that was unmapped and reused
+// by the Go heap it would zero memory: ms must be the mappings of a
+// database opened read-only (which maps its files once, at open), and
+// dropPages must not be called once it is closed.
+func dropPages(ms []mapping) {
+	for _, m := range ms {
+		madvise(m, madvDontNeed)
+	}
+}
+
+func madvise(m mapping, advice int) {
+	_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, m.lo, m.n, uintptr(advice))
+}
+
+// mappedFiles lists this process's shared mappings of Badger files under dirs.
+func mappedFiles(dirs []string) []mapping {
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
-		return
+		return nil
 	}
+	var out []mapping
 	sc := bufio.NewScanner(bytes.NewReader(maps))
 	for sc.Scan() {
 		// start-end perms offset dev inode path
@@ -43,8 +76,9 @@ func pageOut(dirs ...string) {
 		if err1 != nil || err2 != nil || hi <= lo {
 			continue
 		}
-		_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, uintptr(lo), uintptr(hi-lo), madvPageout)
+		out = append(out, mapping{lo: uintptr(lo), n: uintptr(hi - lo), vlog: strings.HasSuffix(f[5], ".vlog")})
 	}
+	return out
 }
 
 func badgerFile(path string, dirs []string) bool {

@@ -2,5 +2,9 @@
 
 package projections
 
-// pageOut is a no-op where MADV_PAGEOUT does not exist.
-func pageOut(...string) {}
+// Where madvise's advice does not exist, pages are left to the kernel.
+type mapping struct{ vlog bool }
+
+func pageOut(...string)              {}
+func mappedFiles([]string) []mapping { return nil }
+func dropPages([]mapping)            {}

@@ -190,7 +190,7 @@ func newLogger(w io.Writer) *slog.Logger {
 // assertOnlyLive fails unless dir's parent holds the live views alone.
 func assertOnlyLive(t *testing.T, dir string) {
 	t.Helper()
-	for _, suffix := range []string{".rebuild", ".new", ".old"} {
+	for _, suffix := range []string{".rebuild", ".rebuild.bulk", ".new", ".old"} {
 		if _, err := os.Stat(dir + suffix); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s is left behind (stat: %v)", dir+suffix, err)
 		}
@@ -383,6 +383,12 @@ func TestInterruptedRebuildIsTidiedAtOpen(t *testing.T) {
 		copyDir(t, rv.dir, dir+".rebuild")
 		truncateTo(t, largest(t, dir+".rebuild", "*.sst"), 0.3)
 		assertSameViews(t, "views after a crash mid-rebuild", rv.want, caughtUp(t, rv, dir, nil))
+		assertOnlyLive(t, dir)
+	})
+	t.Run("rebuild interrupted in its first pass", func(t *testing.T) {
+		dir := rv.copyViews(t)
+		copyDir(t, rv.dir, dir+".rebuild.bulk")
+		assertSameViews(t, "views after a crash in a rebuild's first pass", rv.want, caughtUp(t, rv, dir, nil))
 		assertOnlyLive(t, dir)
 	})
 	t.Run("complete rebuild not yet swapped in", func(t *testing.T) {

@@ -100,6 +100,8 @@ type ViewsOption func(*viewsOptions)
 
 type viewsOptions struct {
 	gcInterval time.Duration
+	bulk       bool // a rebuild's first pass (see bulkOptions)
+	readOnly   bool
 }
 
 // WithValueLogGCInterval sets how often the views' value log is
@@ -124,7 +126,12 @@ func openViews(dir string, logger *slog.Logger, o viewsOptions) (*Views, error) 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	db, err := openBadger(badgerOptions(dir, logger))
+	bo := badgerOptions(dir, logger)
+	if o.bulk {
+		bo = bulkOptions(dir, logger)
+	}
+	bo.ReadOnly = o.readOnly
+	db, err := openBadger(bo)
 	if err != nil {
 		return nil, err
 	}
