@@ -66,7 +66,9 @@ func copyViews(ctx context.Context, src, dst *Views, read func(n int)) error {
 		return nil
 	}
 	err := src.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.DefaultIteratorOptions)
+		// Values read one at a time, as they are copied: prefetched, a
+		// hundred would be mapped between two calls of read.
+		it := txn.NewIterator(badger.IteratorOptions{})
 		defer it.Close()
 		n := 0
 		for it.Rewind(); it.Valid(); it.Next() {
