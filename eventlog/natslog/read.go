@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 
@@ -43,6 +44,11 @@ func (l *Log) ReadBatch(ctx context.Context, topic string, from uint64, limit in
 	next, bytes := from, 0
 	for len(out) < n && bytes < maxBatchBytes {
 		got, err := l.getBatch(ctx, ts, next, n-len(out), &out, &bytes)
+		if errors.Is(err, nats.ErrNoResponders) {
+			// No server answers direct gets of the stream yet (it was
+			// just created, or a replica is catching up): the leader does.
+			err = nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("natslog: read %s from %d: %w", topic, from, err)
 		}
