@@ -1,8 +1,10 @@
 package natslog_test
 
 import (
+	"errors"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/internal/natstest"
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 // batchFacts pins what the writer relies on in JetStream's atomic batch
@@ -50,7 +53,14 @@ func batchFacts(t *testing.T, url string, replicas int) {
 		return 0
 	}
 	a, b, c := uuid.NewString(), uuid.NewString(), uuid.NewString()
-	if ack, err := batch(0, a, b); err != nil || ack.Sequence != 2 || ack.BatchSize != 2 {
+	// On a cluster, a stream just created may have no server listening on
+	// its subjects for a moment: nothing is stored then, so ask again.
+	var ack *jetstreamext.BatchAck
+	testkit.WaitUntil(t, 10*time.Second, "the new stream to take publishes", func() bool {
+		ack, err = batch(0, a, b)
+		return !errors.Is(err, nats.ErrNoResponders)
+	})
+	if err != nil || ack.Sequence != 2 || ack.BatchSize != 2 {
 		t.Fatalf("batch with ids = %+v, %v; want stored at 1 and 2", ack, err)
 	}
 	if _, err := batch(0, a, b); code(err) != jetstreamext.JSErrCodeBatchPublishDuplicateMsgID {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/internal/natstest"
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 // dedupOrder publishes message id X twice, the second time with an
@@ -33,7 +34,13 @@ func dedupOrder(t *testing.T, url string, replicas int) (ack *jetstream.PubAck, 
 		t.Fatal(err)
 	}
 	x := uuid.NewString()
-	if _, err := js.Publish(ctx, "dedup.a", []byte("x"), jetstream.WithMsgID(x), jetstream.WithExpectLastSequence(0)); err != nil {
+	// On a cluster, a stream just created may have no server listening on
+	// its subjects for a moment: nothing is stored then, so ask again.
+	testkit.WaitUntil(t, 10*time.Second, "the new stream to take publishes", func() bool {
+		_, err = js.Publish(ctx, "dedup.a", []byte("x"), jetstream.WithMsgID(x), jetstream.WithExpectLastSequence(0))
+		return !errors.Is(err, nats.ErrNoResponders)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := js.Publish(ctx, "dedup.a", []byte("y"), jetstream.WithMsgID(uuid.NewString()), jetstream.WithExpectLastSequence(1)); err != nil {
