@@ -52,7 +52,7 @@ func callService(t *testing.T, svc *service.Service, method, path, body string, 
 func TestAFullDiskIsA503AndRecoversWithoutARestart(t *testing.T) {
 	disk := &fakeDisk{}
 	disk.free.Store(5 << 30)
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	cfg, err := parseServe([]string{"--addr", "127.0.0.1:0", "--data", t.TempDir(), "--allow-private-targets"}, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)

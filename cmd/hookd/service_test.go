@@ -84,7 +84,7 @@ func startService(t *testing.T, data string, logs io.Writer) (*service.Service, 
 }
 
 func TestAServiceWhoseLogFailsUnderItStopsWithAnError(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	svc, done := startService(t, t.TempDir(), &logs)
 	// The log goes away under the running service, as a failed disk or a
 	// closed subscription would take it: the dispatcher and the

@@ -113,7 +113,7 @@ func TestWebUIBrowserManagesHooksAndRedelivers(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
-	browserOut := &syncBuffer{}
+	browserOut := &testkit.SyncBuffer{}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chromium),
 		chromedp.Headless,
@@ -586,22 +586,4 @@ func (p *browserPage) screenshot(what string, width, height int64, path string) 
 	}
 	p.t.Logf("screenshot at %s: %s (%d bytes)", what, path, len(png))
 	return png
-}
-
-// syncBuffer collects the browser's output from its goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(b)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/hookd/hookd/internal/badgerdb/badgertest"
+	"github.com/hookd/hookd/internal/testkit"
 )
 
 // The store runs GC in the background every ValueLogGCInterval, and only
@@ -24,7 +24,7 @@ func TestStoreCollectsValueLogInBackground(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			logs := &syncBuffer{}
+			logs := &testkit.SyncBuffer{}
 			logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			opts := Options{Logger: logger, ValueLogGCInterval: tc.interval, tuneBadger: badgertest.SmallValueLog}
 			s, err := Open(dir, opts)
@@ -83,22 +83,4 @@ func TestStoreCollectsValueLogInBackground(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer that goroutines may log into together.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

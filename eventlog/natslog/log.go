@@ -93,7 +93,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	nc, err := nats.Connect(cfg.URL, append(opts, cfg.Options...)...)
 	if err != nil {
-		return nil, fmt.Errorf("natslog: connect to %s: %w", redactURLs(cfg.URL), err)
+		return nil, fmt.Errorf("natslog: connect to %s: %w", RedactURLs(cfg.URL), err)
 	}
 	l.nc = nc
 	if v := nc.ConnectedServerVersion(); !atLeastVersion(v, 2, 15) {
@@ -215,8 +215,9 @@ func (l *Log) Refuse(err error) {
 	}
 }
 
-func redactURLs(urls string) string {
-	// Credentials may be inside a URL: show hosts only.
+// RedactURLs is a comma-separated list of server addresses with only their
+// hosts: credentials may be inside a URL. For logs and errors.
+func RedactURLs(urls string) string {
 	out := ""
 	for i, u := range splitURLs(urls) {
 		if i > 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
@@ -88,20 +87,9 @@ func OpenNATS(ctx context.Context, c LogConfig, logger *slog.Logger) (*natslog.L
 	defer cancel()
 	l, err := natslog.Open(ctx, natslog.Config{URL: c.URL, Stream: c.Stream, Replicas: c.Replicas, Options: opts, Logger: logger})
 	if err != nil {
-		return nil, fmt.Errorf("open the event log on NATS (--log %s): %w", redactURLs(c.URL), err)
+		return nil, fmt.Errorf("open the event log on NATS (--log %s): %w", natslog.RedactURLs(c.URL), err)
 	}
 	return l, nil
-}
-
-// redactURLs hides passwords in server addresses, for logs and errors.
-func redactURLs(s string) string {
-	parts := strings.Split(s, ",")
-	for i, p := range parts {
-		if u, err := url.Parse(strings.TrimSpace(p)); err == nil {
-			parts[i] = u.Redacted()
-		}
-	}
-	return strings.Join(parts, ",")
 }
 
 // stateDir is where a process on a shared log keeps its own dispatcher

@@ -130,12 +130,7 @@ func New(cfg Config, logger *slog.Logger) (_ *Service, err error) {
 		if lease <= 0 {
 			lease = cfg.SendTimeout + sharedLeaseMargin
 		}
-		claimer, ok := any(nl).(eventlog.Claimer)
-		leases, ok2 := any(nl).(eventlog.Leases)
-		if !ok || !ok2 {
-			return nil, errors.New("this build's JetStream log cannot share out sends (no claims or leases)")
-		}
-		sharing = &webhook.Sharing{Claimer: claimer, Leases: leases, ClaimLease: lease, MatcherLease: cfg.MatcherLease}
+		sharing = &webhook.Sharing{Claimer: nl, Leases: nl, ClaimLease: lease, MatcherLease: cfg.MatcherLease}
 		s.verifier = eventlog.NewVerifier(nl, "the JetStream stream "+cfg.Log.streamName(), cfg.VerifyEvery, logger)
 	} else {
 		logOpts := badgerlog.Options{Logger: logger, OnAppend: obs.LogAppended, HeadFile: HeadFile(cfg.Data), CheckHead: true}

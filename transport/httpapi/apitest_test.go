@@ -17,6 +17,7 @@ import (
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/internal/natstest"
 	"github.com/hookd/hookd/internal/service"
+	"github.com/hookd/hookd/internal/testkit"
 	"github.com/hookd/hookd/projections"
 	"github.com/hookd/hookd/transport/httpapi"
 )
@@ -36,7 +37,7 @@ type stack struct {
 	// views are newLaggingStack's, which catchUp applies the log to; nil
 	// in a stack from newStack, whose runner does that.
 	views *projections.Views
-	logs  *syncBuffer
+	logs  *testkit.SyncBuffer
 	api   *client // the service's own API
 
 	mu      sync.Mutex
@@ -58,7 +59,7 @@ func onJetStream() bool { return os.Getenv("HOOKD_TEST_LOG") == "nats" }
 // then the service (runner, dispatcher, API), then the views and the log.
 func newStack(t *testing.T, opts ...func(*service.Config)) *stack {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg := service.Config{
 		Addr: "127.0.0.1:0", Data: t.TempDir(), AllowPrivateTargets: true, SecretKey: testSecretKey,
@@ -259,24 +260,6 @@ func (r *response) expectError(t *testing.T, status int, words ...string) string
 		}
 	}
 	return msg
-}
-
-// syncBuffer collects logs from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // checkTime fails unless s is an RFC 3339 time in UTC ("Z").

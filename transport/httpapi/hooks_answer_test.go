@@ -13,6 +13,7 @@ import (
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/eventlog/badgerlog"
 	"github.com/hookd/hookd/internal/sealer"
+	"github.com/hookd/hookd/internal/testkit"
 	"github.com/hookd/hookd/projections"
 	"github.com/hookd/hookd/transport/httpapi"
 	"github.com/hookd/hookd/transport/webhook"
@@ -24,7 +25,7 @@ import (
 // views, and waits records every wait it makes.
 func newLaggingStack(t *testing.T, waits *recordingWaiter, mod ...func(*httpapi.Config)) *stack {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	store, err := badgerlog.Open(t.TempDir(), badgerlog.Options{Logger: logger})
 	if err != nil {
