@@ -34,6 +34,9 @@ type HookConfigured struct {
 	SealedSecret             *string           `json:"sealed_secret,omitempty"`
 	PreviousSecretValidUntil *time.Time        `json:"previous_secret_valid_until,omitempty"`
 	ConfiguredAt             time.Time         `json:"configured_at"`
+	// Actor is who caused it (see Actor); nil in entries logged before
+	// actors were recorded.
+	Actor *Actor `json:"actor,omitempty"`
 }
 
 // HookRemoved: a hook was deleted; it receives nothing from here on.
@@ -41,6 +44,9 @@ type HookRemoved struct {
 	HookSlug  string    `json:"hook_slug"`
 	AppSlug   string    `json:"app_slug"`
 	RemovedAt time.Time `json:"removed_at"`
+	// Actor is who caused it (see Actor); nil in entries logged before
+	// actors were recorded.
+	Actor *Actor `json:"actor,omitempty"`
 }
 
 // BuildEventReceived: the CI reported a build event for an app.
@@ -50,6 +56,9 @@ type BuildEventReceived struct {
 	EventType  string       `json:"event_type"`
 	Build      BuildPayload `json:"build"`
 	ReceivedAt time.Time    `json:"received_at"`
+	// Actor is who caused it (see Actor); nil in entries logged before
+	// actors were recorded.
+	Actor *Actor `json:"actor,omitempty"`
 }
 
 // RedeliveryRequested: a user asked to send a delivery item again. It
@@ -63,6 +72,9 @@ type RedeliveryRequested struct {
 	EventType          string          `json:"event_type"`
 	Payload            json.RawMessage `json:"payload"`
 	RequestedAt        time.Time       `json:"requested_at"`
+	// Actor is who caused it (see Actor); nil in entries logged before
+	// actors were recorded.
+	Actor *Actor `json:"actor,omitempty"`
 }
 
 // DeliveryAttempted: one POST to a hook was made (or could not be made),
@@ -82,6 +94,8 @@ type DeliveryAttempted struct {
 	// Test marks the attempt of a test_delivery.requested; BuildEventID
 	// is then "" (a test answers to no build event).
 	Test bool `json:"test,omitempty"`
+	// Actor is hookd itself (ServiceActor); nil before actors were recorded.
+	Actor *Actor `json:"actor,omitempty"`
 }
 
 // Response is what a receiver answered. Body holds at most

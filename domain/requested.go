@@ -22,6 +22,8 @@ type DeliveryRequested struct {
 	BuildEventID  string    `json:"build_event_id"`
 	BuildEventSeq uint64    `json:"build_event_seq"`
 	RequestedAt   time.Time `json:"requested_at"`
+	// Actor is hookd itself (ServiceActor); nil before actors were recorded.
+	Actor *Actor `json:"actor,omitempty"`
 }
 
 func (DeliveryRequested) EventName() string { return NameDeliveryRequested }

@@ -35,6 +35,8 @@ type TestDeliveryRequested struct {
 	EventType   string          `json:"event_type"`
 	Payload     json.RawMessage `json:"payload"`
 	RequestedAt time.Time       `json:"requested_at"`
+	// Actor is who asked for it; nil before actors were recorded.
+	Actor *Actor `json:"actor,omitempty"`
 }
 
 func (TestDeliveryRequested) EventName() string { return NameTestDeliveryRequested }

@@ -53,6 +53,10 @@ func DecodeEvent(name string, payload []byte) (domain.Event, error) {
 		ev, err = decodeAs[domain.DeliveryRequested](payload)
 	case domain.NameTestDeliveryRequested:
 		ev, err = decodeAs[domain.TestDeliveryRequested](payload)
+	case domain.NameTokenIssued:
+		ev, err = decodeAs[domain.TokenIssued](payload)
+	case domain.NameTokenRevoked:
+		ev, err = decodeAs[domain.TokenRevoked](payload)
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnknownEvent, name)
 	}

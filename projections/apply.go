@@ -96,7 +96,8 @@ func (w *writer) add(k []byte, delta int64) error {
 func (w *writer) apply(e eventlog.Entry) error {
 	switch e.Name() {
 	case domain.NameHookConfigured, domain.NameHookRemoved, domain.NameDeliveryAttempted, domain.NameRedeliveryRequested,
-		domain.NameBuildEventReceived, domain.NameDeliveryRequested, domain.NameTestDeliveryRequested:
+		domain.NameBuildEventReceived, domain.NameDeliveryRequested, domain.NameTestDeliveryRequested,
+		domain.NameTokenIssued, domain.NameTokenRevoked:
 	default:
 		return nil // other events do not change the views
 	}
@@ -122,6 +123,10 @@ func (w *writer) apply(e eventlog.Entry) error {
 		return w.deliveryRequested(e.Seq, ev)
 	case domain.TestDeliveryRequested:
 		return w.testDeliveryRequested(e.Seq, ev)
+	case domain.TokenIssued:
+		return w.tokenIssued(e.Seq, ev)
+	case domain.TokenRevoked:
+		return w.tokenRevoked(ev)
 	}
 	return nil
 }
@@ -135,7 +140,7 @@ func (w *writer) hookConfigured(seq uint64, ev domain.HookConfigured) error {
 			return err
 		}
 		k = seqKey(keyHook, ev.AppSlug, seq)
-		h = HookView{Slug: ev.HookSlug, AppSlug: ev.AppSlug, CreatedAt: ev.ConfiguredAt, CreatedSeq: seq}
+		h = HookView{Slug: ev.HookSlug, AppSlug: ev.AppSlug, CreatedAt: ev.ConfiguredAt, CreatedSeq: seq, CreatedBy: ev.Actor}
 		if err := w.set(key(keyHookIndex, ev.HookSlug), k[1:]); err != nil {
 			return err
 		}
@@ -149,7 +154,7 @@ func (w *writer) hookConfigured(seq uint64, ev domain.HookConfigured) error {
 			return err
 		}
 	}
-	h.URL, h.Events, h.Headers, h.UpdatedAt = ev.URL, ev.Events, ev.Headers, ev.ConfiguredAt
+	h.URL, h.Events, h.Headers, h.UpdatedAt, h.UpdatedBy = ev.URL, ev.Events, ev.Headers, ev.ConfiguredAt, ev.Actor
 	if ev.SealedSecret != nil {
 		h.HasSecret = *ev.SealedSecret != ""
 	}

@@ -31,6 +31,9 @@ type BuildEventView struct {
 	ReceivedAt time.Time       `json:"received_at"`
 	Payload    json.RawMessage `json:"payload"`
 	Seq        uint64          `json:"seq"`
+	// ReportedBy is the token that reported it; nil before actors were
+	// recorded.
+	ReportedBy *domain.Actor `json:"reported_by,omitempty"`
 }
 
 // EventDelivery is one hook a build event was requested for, and the
@@ -66,9 +69,10 @@ type eventRequest struct {
 
 // lineage is what a delivery item takes from the request that asked for it.
 type lineage struct {
-	RequestSeq    uint64 `json:"request_seq"`
-	BuildEventSeq uint64 `json:"build_event_seq"`
-	BuildSlug     string `json:"build_slug"`
+	RequestSeq    uint64        `json:"request_seq"`
+	BuildEventSeq uint64        `json:"build_event_seq"`
+	BuildSlug     string        `json:"build_slug"`
+	RequestedBy   *domain.Actor `json:"requested_by,omitempty"`
 }
 
 func (w *writer) buildEventReceived(seq uint64, ev domain.BuildEventReceived) error {
@@ -79,7 +83,7 @@ func (w *writer) buildEventReceived(seq uint64, ev domain.BuildEventReceived) er
 		return err
 	}
 	b := BuildEventView{EventID: ev.EventID, AppSlug: ev.AppSlug, EventType: ev.EventType,
-		ReceivedAt: ev.ReceivedAt, Payload: ev.Build.Body(), Seq: seq}
+		ReceivedAt: ev.ReceivedAt, Payload: ev.Build.Body(), Seq: seq, ReportedBy: ev.Actor}
 	if err := w.setJSON(seqKey(keyBuildEvent, ev.AppSlug, ^seq), b); err != nil {
 		return err
 	}
@@ -102,7 +106,7 @@ func (w *writer) deliveryRequested(seq uint64, ev domain.DeliveryRequested) erro
 		eventRequest{HookSlug: ev.HookSlug, DeliveryID: ev.DeliveryID, RequestedAt: ev.RequestedAt}); err != nil {
 		return err
 	}
-	return w.setJSON(key(keyRequest, ev.HookSlug, ev.DeliveryID), lineage{RequestSeq: seq, BuildEventSeq: bseq, BuildSlug: ref.BuildSlug})
+	return w.setJSON(key(keyRequest, ev.HookSlug, ev.DeliveryID), lineage{RequestSeq: seq, BuildEventSeq: bseq, BuildSlug: ref.BuildSlug, RequestedBy: ev.Actor})
 }
 
 // redeliveryLineage records what the redelivery's item will link to.
@@ -111,7 +115,7 @@ func (w *writer) redeliveryLineage(seq uint64, ev domain.RedeliveryRequested) er
 	if err != nil {
 		return err
 	}
-	return w.setJSON(key(keyRequest, ev.HookSlug, ev.DeliveryID), lineage{RequestSeq: seq, BuildEventSeq: ref.Seq, BuildSlug: ref.BuildSlug})
+	return w.setJSON(key(keyRequest, ev.HookSlug, ev.DeliveryID), lineage{RequestSeq: seq, BuildEventSeq: ref.Seq, BuildSlug: ref.BuildSlug, RequestedBy: ev.Actor})
 }
 
 // buildEventRef returns the build event's reference; the zero one if the
@@ -139,7 +143,7 @@ func (w *writer) itemLineage(d *DeliveryItemView) error {
 	} else if err != nil {
 		return err
 	}
-	d.RequestSeq, d.BuildEventSeq, d.BuildSlug = l.RequestSeq, l.BuildEventSeq, l.BuildSlug
+	d.RequestSeq, d.BuildEventSeq, d.BuildSlug, d.RequestedBy = l.RequestSeq, l.BuildEventSeq, l.BuildSlug, l.RequestedBy
 	if d.Test {
 		return nil // a test is no build event's item
 	}

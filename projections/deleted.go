@@ -24,6 +24,7 @@ const (
 func (w *writer) retireHook(h HookView, rest []byte, ev domain.HookRemoved) error {
 	at := ev.RemovedAt
 	h.DeletedAt = &at
+	h.DeletedBy = ev.Actor
 	if err := w.setJSON(append([]byte{keyHookDeleted}, rest...), h); err != nil {
 		return err
 	}

@@ -15,8 +15,9 @@ const keyFormat = 'v'
 // request lineage on delivery items, the items' secondary indexes and
 // removed hooks; views of an older format miss those keys for the entries
 // they applied, so OpenViewsDir rebuilds them from the log (beside the live
-// ones, as it does damaged views).
-const ViewsFormat = 2
+// ones, as it does damaged views). Format 3 added the API tokens and the
+// actors (created_by, updated_by, requested_by, reported_by).
+const ViewsFormat = 3
 
 // ErrViewsOutdated means the views were written in an older format than
 // ViewsFormat and must be rebuilt from the log.

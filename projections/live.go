@@ -175,6 +175,27 @@ func (l *Live) ListBuildEvents(appSlug, anchor string, limit int) (Page[BuildEve
 	return l.v.ListBuildEvents(appSlug, anchor, limit)
 }
 
+// Token reads the live views (see Views.Token).
+func (l *Live) Token(id string) (TokenView, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.v.Token(id)
+}
+
+// TokenByHash reads the live views (see Views.TokenByHash).
+func (l *Live) TokenByHash(sum string) (TokenView, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.v.TokenByHash(sum)
+}
+
+// ListTokens reads the live views (see Views.ListTokens).
+func (l *Live) ListTokens(anchor string, limit int) (Page[TokenView], error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.v.ListTokens(anchor, limit)
+}
+
 // BuildEvent reads the live views (see Views.BuildEvent).
 func (l *Live) BuildEvent(appSlug, eventID string) (BuildEventDetail, error) {
 	l.mu.RLock()

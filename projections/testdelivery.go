@@ -17,5 +17,5 @@ func (w *writer) testDeliveryRequested(seq uint64, ev domain.TestDeliveryRequest
 	if err := json.Unmarshal(ev.Payload, &p); err != nil {
 		return fmt.Errorf("test delivery %s: payload: %w", ev.DeliveryID, err)
 	}
-	return w.setJSON(key(keyRequest, ev.HookSlug, ev.DeliveryID), lineage{RequestSeq: seq, BuildSlug: p.BuildSlug})
+	return w.setJSON(key(keyRequest, ev.HookSlug, ev.DeliveryID), lineage{RequestSeq: seq, BuildSlug: p.BuildSlug, RequestedBy: ev.Actor})
 }

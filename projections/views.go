@@ -27,8 +27,14 @@ type HookView struct {
 	CreatedAt  time.Time         `json:"created_at"`
 	UpdatedAt  time.Time         `json:"updated_at"`
 	CreatedSeq uint64            `json:"created_seq"`
-	// DeletedAt is set on a removed hook, kept for its history.
-	DeletedAt *time.Time `json:"deleted_at,omitempty"`
+	// CreatedBy and UpdatedBy are who created the hook and who last
+	// changed (or removed) it; nil for changes logged before actors were.
+	CreatedBy *domain.Actor `json:"created_by,omitempty"`
+	UpdatedBy *domain.Actor `json:"updated_by,omitempty"`
+	// DeletedAt is set on a removed hook, kept for its history, and
+	// DeletedBy says who removed it.
+	DeletedAt *time.Time    `json:"deleted_at,omitempty"`
+	DeletedBy *domain.Actor `json:"deleted_by,omitempty"`
 }
 
 // DeliveryItemView is one delivery attempt as the API shows it.
@@ -71,6 +77,10 @@ type DeliveryItemView struct {
 	// build event (BuildEventID "", BuildEventSeq 0), and RequestSeq is
 	// its test request's sequence.
 	Test bool `json:"test,omitempty"`
+	// RequestedBy is who asked for this item: the token behind a
+	// redelivery or a test, hookd itself (the matcher) for a build
+	// event's first delivery; nil when the log does not say.
+	RequestedBy *domain.Actor `json:"requested_by,omitempty"`
 }
 
 // Page is one page of a list.

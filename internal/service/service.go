@@ -167,7 +167,7 @@ func New(cfg Config, logger *slog.Logger) (_ *Service, err error) {
 	// Closed when Shutdown begins, so log streams that follow end then.
 	stopping := make(chan struct{})
 	s.api = httpapi.Config{
-		Log: pub, LogReader: s.store, Stopping: stopping, Sealer: secrets, SecretGrace: cfg.SecretGrace, Views: s.views, Waiter: s.runner, Admin: s.views, APIToken: cfg.APIToken, Logger: logger,
+		Log: pub, LogReader: s.store, Stopping: stopping, Sealer: secrets, SecretGrace: cfg.SecretGrace, Views: s.views, Waiter: s.runner, Admin: s.views, Tokens: s.views, APIToken: cfg.APIToken, Logger: logger,
 		Targets: webhook.TargetGuard{AllowPrivate: cfg.AllowPrivateTargets},
 		Ready:   readiness(s.store, s.disk, s.views, s.runner, s.dispatcher),
 		UI:      webui.Handler(),

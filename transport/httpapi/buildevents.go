@@ -18,6 +18,8 @@ type buildEventJSON struct {
 	EventType  string          `json:"event_type"`
 	ReceivedAt time.Time       `json:"received_at"`
 	Payload    json.RawMessage `json:"payload"`
+	// ReportedBy (an extension): the token that reported it.
+	ReportedBy *domain.Actor `json:"reported_by,omitempty"`
 }
 
 // buildEventDetailJSON is a build event with the hooks it was requested
@@ -52,7 +54,7 @@ type eventItemSummary struct {
 }
 
 func toBuildEventJSON(b projections.BuildEventView) buildEventJSON {
-	return buildEventJSON{EventID: b.EventID, Sequence: b.Seq, EventType: b.EventType, ReceivedAt: b.ReceivedAt.UTC(), Payload: b.Payload}
+	return buildEventJSON{EventID: b.EventID, Sequence: b.Seq, EventType: b.EventType, ReceivedAt: b.ReceivedAt.UTC(), Payload: b.Payload, ReportedBy: b.ReportedBy}
 }
 
 func (a *api) listBuildEvents(w http.ResponseWriter, r *http.Request) error {

@@ -37,7 +37,7 @@ func (a *api) receiveBuildEvent(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := a.NewID()
 	seq, err := a.append(r.Context(), id, domain.BuildEventReceived{
-		EventID: id, AppSlug: app, EventType: eventType, Build: build, ReceivedAt: a.Now(),
+		EventID: id, AppSlug: app, EventType: eventType, Build: build, ReceivedAt: a.Now(), Actor: actorOf(r),
 	})
 	if err != nil {
 		return err

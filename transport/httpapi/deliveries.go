@@ -50,6 +50,11 @@ type deliveryItemJSON struct {
 	// Test (an extension): a test delivery (POST .../test), not a
 	// build's; its BuildEventID is null.
 	Test bool `json:"test"`
+	// RequestedBy (an extension): who asked for this item, {"token_id",
+	// "token_name"}: the token behind a redelivery or a test, hookd itself
+	// ("service") for a build event's first delivery; absent when the log
+	// does not say.
+	RequestedBy *domain.Actor `json:"requested_by,omitempty"`
 }
 
 func toDeliveryItemJSON(d projections.DeliveryItemView) deliveryItemJSON {
@@ -71,6 +76,7 @@ func toDeliveryItemJSON(d projections.DeliveryItemView) deliveryItemJSON {
 		Status:             d.Status(),
 		BuildSlug:          d.BuildSlug,
 		Test:               d.Test,
+		RequestedBy:        d.RequestedBy,
 	}
 	if !d.Test {
 		id := d.BuildEventID
@@ -199,6 +205,7 @@ func (a *api) redeliver(w http.ResponseWriter, r *http.Request) error {
 	ev := domain.RedeliveryRequested{
 		DeliveryID: a.NewID(), OriginalDeliveryID: d.Slug, HookSlug: h.Slug, AppSlug: h.AppSlug,
 		BuildEventID: d.BuildEventID, EventType: d.EventType, Payload: d.RequestPayload, RequestedAt: a.Now(),
+		Actor: actorOf(r),
 	}
 	if _, err := a.append(r.Context(), a.NewID(), ev); err != nil {
 		return err

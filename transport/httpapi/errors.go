@@ -34,6 +34,23 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 		}
 	case errors.Is(err, errUnauthorized):
 		status, msg = http.StatusUnauthorized, err.Error()
+		challenge := `Bearer realm="hookd"`
+		var ae *authError
+		if errors.As(err, &ae) && ae.invalid {
+			challenge += `, error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
+	case errors.Is(err, domain.ErrForbidden):
+		status, msg = http.StatusForbidden, err.Error()
+		var fe *domain.ForbiddenError
+		if errors.As(err, &fe) {
+			msg = fe.Error()
+		}
+	case errors.As(err, new(*viewsBehindError)):
+		status, msg = http.StatusServiceUnavailable, err.Error()
+		w.Header().Set("Retry-After", "1")
+	case errors.Is(err, projections.ErrTokenNotFound):
+		status, msg = http.StatusNotFound, projections.ErrTokenNotFound.Error()
 	case errors.Is(err, domain.ErrHookNotFound), errors.Is(err, domain.ErrDeliveryNotFound), errors.Is(err, domain.ErrBuildEventNotFound):
 		status, msg = http.StatusNotFound, rootMessage(err)
 	case errors.Is(err, errNotFound):

@@ -37,6 +37,12 @@ type hookJSON struct {
 	// DeletedAt (an extension) is set only on removed hooks, which only
 	// ?include_deleted=true lists.
 	DeletedAt *time.Time `json:"deleted_at,omitempty"`
+	// CreatedBy, UpdatedBy and DeletedBy (extensions) are the actors of
+	// the hook's creation, last change and removal: {"token_id",
+	// "token_name"}; absent for changes logged before actors were.
+	CreatedBy *domain.Actor `json:"created_by,omitempty"`
+	UpdatedBy *domain.Actor `json:"updated_by,omitempty"`
+	DeletedBy *domain.Actor `json:"deleted_by,omitempty"`
 }
 
 func toHookJSON(h projections.HookView) hookJSON {
@@ -45,7 +51,7 @@ func toHookJSON(h projections.HookView) hookJSON {
 		headers = map[string]string{}
 	}
 	out := hookJSON{Slug: h.Slug, URL: h.URL, Events: h.Events, Headers: headers, HasSecret: h.HasSecret,
-		CreatedAt: h.CreatedAt.UTC(), UpdatedAt: h.UpdatedAt.UTC()}
+		CreatedAt: h.CreatedAt.UTC(), UpdatedAt: h.UpdatedAt.UTC(), CreatedBy: h.CreatedBy, UpdatedBy: h.UpdatedBy, DeletedBy: h.DeletedBy}
 	if h.DeletedAt != nil {
 		at := h.DeletedAt.UTC()
 		out.DeletedAt = &at
@@ -59,9 +65,9 @@ func toHookJSON(h projections.HookView) hookJSON {
 // the secret alone, has_secret.
 func writtenHook(ev domain.HookConfigured, current *projections.HookView) hookJSON {
 	h := projections.HookView{Slug: ev.HookSlug, AppSlug: ev.AppSlug, URL: ev.URL, Events: ev.Events,
-		Headers: ev.Headers, CreatedAt: ev.ConfiguredAt, UpdatedAt: ev.ConfiguredAt}
+		Headers: ev.Headers, CreatedAt: ev.ConfiguredAt, UpdatedAt: ev.ConfiguredAt, CreatedBy: ev.Actor, UpdatedBy: ev.Actor}
 	if current != nil {
-		h.CreatedAt, h.HasSecret = current.CreatedAt, current.HasSecret
+		h.CreatedAt, h.HasSecret, h.CreatedBy = current.CreatedAt, current.HasSecret, current.CreatedBy
 	}
 	if ev.SealedSecret != nil {
 		h.HasSecret = *ev.SealedSecret != ""
@@ -119,7 +125,7 @@ func (a *api) configure(w http.ResponseWriter, r *http.Request, app, hookSlug st
 	}
 	ev := domain.HookConfigured{
 		HookSlug: hookSlug, AppSlug: app, URL: spec.URL, Events: spec.Events, Headers: spec.Headers,
-		ConfiguredAt: a.Now(),
+		ConfiguredAt: a.Now(), Actor: actorOf(r),
 	}
 	if spec.Secret != nil {
 		// The secret goes into the log sealed, never in clear.
@@ -277,7 +283,7 @@ func (a *api) deleteHook(w http.ResponseWriter, r *http.Request) error {
 		if _, h, err = a.hookFromPath(r); err != nil {
 			return nil, err
 		}
-		return domain.HookRemoved{HookSlug: h.Slug, AppSlug: app, RemovedAt: a.Now()}, nil
+		return domain.HookRemoved{HookSlug: h.Slug, AppSlug: app, RemovedAt: a.Now(), Actor: actorOf(r)}, nil
 	})
 	if err != nil {
 		return err

@@ -397,6 +397,7 @@ func TestOpenAPISessionMatchesTheDocument(t *testing.T) {
 	// The log itself (logstream_contract_test.go).
 	logSession(t, v, api)
 	adminSession(t, v, s, token)
+	tokenSession(t, v, api)
 
 	// Every documented operation was called and validated.
 	if missed := minus(documentedOps(doc), v.hitOps()); len(missed) > 0 {

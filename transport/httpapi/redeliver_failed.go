@@ -61,7 +61,7 @@ func (a *api) redeliverFailed(w http.ResponseWriter, r *http.Request) error {
 	var out redeliverFailedData
 	var rest []*message.Message
 	seqs, err := a.decideAndAppend(r.Context(), redeliveryNames, redeliversHook(h.Slug), func() ([]*message.Message, error) {
-		msgs, slugs, err := a.failedRedeliveries(h, since)
+		msgs, slugs, err := a.failedRedeliveries(h, since, actorOf(r))
 		if err != nil {
 			return nil, err
 		}
@@ -135,7 +135,7 @@ func (a *api) itemsSince(hookSlug string, since time.Time) ([]projections.Delive
 // failedRedeliveries reads the hook's items since the time and returns
 // a redelivery request for each failed one not redelivered yet, with the
 // new items' slugs.
-func (a *api) failedRedeliveries(h projections.HookView, since time.Time) ([]*message.Message, []string, error) {
+func (a *api) failedRedeliveries(h projections.HookView, since time.Time, actor *domain.Actor) ([]*message.Message, []string, error) {
 	items, err := a.itemsSince(h.Slug, since)
 	if err != nil {
 		return nil, nil, err
@@ -162,6 +162,7 @@ func (a *api) failedRedeliveries(h projections.HookView, since time.Time) ([]*me
 		ev := domain.RedeliveryRequested{
 			DeliveryID: a.NewID(), OriginalDeliveryID: d.Slug, HookSlug: h.Slug, AppSlug: h.AppSlug,
 			BuildEventID: d.BuildEventID, EventType: d.EventType, Payload: d.RequestPayload, RequestedAt: a.Now(),
+			Actor: actor,
 		}
 		msg, err := eventlog.EncodeEvent(a.NewID(), ev)
 		if err != nil {

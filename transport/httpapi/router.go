@@ -2,8 +2,7 @@ package httpapi
 
 import (
 	"context"
-	"crypto/subtle"
-	"log/slog"
+		"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -65,7 +64,16 @@ type Config struct {
 	Views    Views
 	Waiter   ViewWaiter
 	Targets  URLChecker
-	APIToken string // empty: no authentication
+	// APIToken is the bootstrap admin token (--api-token); empty: a
+	// request without a token is an anonymous admin (loopback only).
+	APIToken string
+	// Tokens finds issued tokens by their SHA-256 (access.go) and lists
+	// them for /v0.1/admin/tokens; *projections.Views is one. Without it
+	// only the bootstrap token opens anything.
+	Tokens TokenViews
+	// NewToken makes the secret part of an issued token; default: 32
+	// bytes from crypto/rand.
+	NewToken func() (string, error)
 	// LogReader serves the log itself: GET /v0.1/log/entries and
 	// /v0.1/log/head (logstream.go). Those answer 500 without it.
 	LogReader LogReader
@@ -157,30 +165,39 @@ func NewRouter(cfg Config) http.Handler {
 	const hooks = "/v0.1/apps/{app-slug}/outgoing-webhooks"
 	const hook = hooks + "/{webhook-slug}"
 	const items = hook + "/delivery-items"
+	// Each route names the scope it needs (access.go): for the path's app
+	// when it has one; admin for the log and /admin; "" for any valid token.
+	const (
+		read, write, ingest, admin = domain.ScopeAppsRead, domain.ScopeAppsWrite, domain.ScopeIngest, domain.ScopeAdmin
+	)
 	routes := []struct {
-		method, path string
-		handle       func(http.ResponseWriter, *http.Request) error
+		method, path, scope string
+		handle              func(http.ResponseWriter, *http.Request) error
 	}{
-		{http.MethodPost, hooks, a.createHook},
-		{http.MethodGet, hooks, a.listHooks},
-		{http.MethodGet, hook, a.getHook},
-		{http.MethodPut, hook, a.updateHook},
-		{http.MethodDelete, hook, a.deleteHook},
-		{http.MethodPost, "/v0.1/apps/{app-slug}/build-events", a.receiveBuildEvent},
-		{http.MethodGet, "/v0.1/apps/{app-slug}/build-events", a.listBuildEvents},
-		{http.MethodGet, "/v0.1/apps/{app-slug}/build-events/{event-id}", a.getBuildEvent},
-		{http.MethodGet, items, a.listDeliveryItems},
-		{http.MethodGet, items + "/{item-slug}", a.getDeliveryItem},
-		{http.MethodPost, items + "/{item-slug}/redeliver", a.redeliver},
-		{http.MethodPost, hook + "/redeliver-failed", a.redeliverFailed},
-		{http.MethodPost, hook + "/test", a.testDelivery},
-		{http.MethodGet, "/v0.1/log/entries", a.logEntries},
-		{http.MethodGet, "/v0.1/log/head", a.logHead},
-		{http.MethodGet, "/v0.1/admin/projections", a.getProjections},
-		{http.MethodPost, "/v0.1/admin/projections/rebuild", a.rebuildProjections},
+		{http.MethodPost, hooks, write, a.createHook},
+		{http.MethodGet, hooks, read, a.listHooks},
+		{http.MethodGet, hook, read, a.getHook},
+		{http.MethodPut, hook, write, a.updateHook},
+		{http.MethodDelete, hook, write, a.deleteHook},
+		{http.MethodPost, "/v0.1/apps/{app-slug}/build-events", ingest, a.receiveBuildEvent},
+		{http.MethodGet, "/v0.1/apps/{app-slug}/build-events", read, a.listBuildEvents},
+		{http.MethodGet, "/v0.1/apps/{app-slug}/build-events/{event-id}", read, a.getBuildEvent},
+		{http.MethodGet, items, read, a.listDeliveryItems},
+		{http.MethodGet, items + "/{item-slug}", read, a.getDeliveryItem},
+		{http.MethodPost, items + "/{item-slug}/redeliver", write, a.redeliver},
+		{http.MethodPost, hook + "/redeliver-failed", write, a.redeliverFailed},
+		{http.MethodPost, hook + "/test", write, a.testDelivery},
+		{http.MethodGet, "/v0.1/me", "", a.me},
+		{http.MethodGet, "/v0.1/log/entries", admin, a.logEntries},
+		{http.MethodGet, "/v0.1/log/head", admin, a.logHead},
+		{http.MethodGet, "/v0.1/admin/projections", admin, a.getProjections},
+		{http.MethodPost, "/v0.1/admin/projections/rebuild", admin, a.rebuildProjections},
+		{http.MethodPost, "/v0.1/admin/tokens", admin, a.issueToken},
+		{http.MethodGet, "/v0.1/admin/tokens", admin, a.listTokens},
+		{http.MethodDelete, "/v0.1/admin/tokens/{token-id}", admin, a.revokeToken},
 	}
 	for _, rt := range routes {
-		r.Handle(rt.path, a.wrap(rt.handle)).Methods(rt.method)
+		r.Handle(rt.path, a.wrap(a.authorize(rt.scope, rt.handle))).Methods(rt.method)
 	}
 
 	// Beside the API: the contract, health, metrics and the web page.
@@ -329,36 +346,6 @@ var errPanic = &panicError{}
 type panicError struct{}
 
 func (*panicError) Error() string { return "handler panicked" }
-
-// authenticate accepts "Authorization: <token>", "Bearer <token>" or
-// "token <token>", the scheme in any case; the token is compared in
-// constant time.
-func (a *api) authenticate(next http.Handler) http.Handler {
-	if a.APIToken == "" {
-		return next
-	}
-	want := []byte(a.APIToken)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/v0.1/") {
-			// Health, metrics, the contract and the page's files are public;
-			// the page asks for the token and sends it with its API calls.
-			next.ServeHTTP(w, r)
-			return
-		}
-		got := strings.TrimSpace(r.Header.Get("Authorization"))
-		// The scheme is case-insensitive (RFC 9110, section 11.1).
-		if i := strings.IndexAny(got, " \t"); i > 0 {
-			if scheme := got[:i]; strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "token") {
-				got = strings.TrimSpace(got[i:])
-			}
-		}
-		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
-			writeError(w, r, a.Logger, errUnauthorized)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
 
 var slugPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 

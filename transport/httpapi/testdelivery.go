@@ -47,6 +47,9 @@ func (a *api) testDelivery(w http.ResponseWriter, r *http.Request) error {
 		eventType = *in.EventType
 	}
 	ev, err := domain.NewTestDelivery(h.AppSlug, h.Slug, eventType, a.NewID(), a.Now())
+	if err == nil {
+		ev.Actor = actorOf(r)
+	}
 	if err != nil {
 		return err
 	}

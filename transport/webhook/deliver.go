@@ -96,7 +96,7 @@ func (d *Dispatcher) deliver(t *ticket) {
 	}
 	ev := domain.DeliveryAttempted{
 		DeliveryID: job.deliveryID, HookSlug: t.hookSlug, AppSlug: job.appSlug, BuildEventID: job.buildEventID,
-		EventType: job.eventType, RedeliveryOf: job.redeliveryOf, Test: job.test,
+		EventType: job.eventType, RedeliveryOf: job.redeliveryOf, Test: job.test, Actor: domain.ServiceActor(),
 	}
 	d.cfg.Observer.DeliveryStarted()
 	var sendTime time.Duration

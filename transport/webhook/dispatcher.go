@@ -470,7 +470,7 @@ func (d *Dispatcher) step(e eventlog.Entry) ([]domain.DeliveryRequested, error) 
 		for i, h := range hooks {
 			reqs[i] = domain.DeliveryRequested{
 				DeliveryID: domain.DeliveryID(ev.EventID, h.Slug), HookSlug: h.Slug, AppSlug: ev.AppSlug,
-				BuildEventID: ev.EventID, BuildEventSeq: e.Seq, RequestedAt: at,
+				BuildEventID: ev.EventID, BuildEventSeq: e.Seq, RequestedAt: at, Actor: domain.ServiceActor(),
 			}
 		}
 		return reqs, nil
