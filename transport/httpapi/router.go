@@ -2,7 +2,7 @@ package httpapi
 
 import (
 	"context"
-		"log/slog"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -59,11 +59,11 @@ type Sealer interface {
 
 // Config is what the router needs.
 type Config struct {
-	Log      Appender
-	Sealer   Sealer
-	Views    Views
-	Waiter   ViewWaiter
-	Targets  URLChecker
+	Log     Appender
+	Sealer  Sealer
+	Views   Views
+	Waiter  ViewWaiter
+	Targets URLChecker
 	// APIToken is the bootstrap admin token (--api-token); empty: a
 	// request without a token is an anonymous admin (loopback only).
 	APIToken string
