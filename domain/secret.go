@@ -96,7 +96,7 @@ func (h Hook) SealedSigningSecrets(at time.Time) (current, previous string) {
 }
 
 // credentialHints are substrings of header names whose values are masked
-// in delivery items.
+// in delivery items and hooks as the API shows them.
 var credentialHints = []string{"token", "secret", "key", "password", "auth", "cookie", "session"}
 
 // Masked is what a masked header value reads as.
@@ -115,13 +115,19 @@ func LooksLikeCredential(name string) bool {
 	return false
 }
 
+// IsMaskedHeader reports whether a header's value is shown as Masked: a
+// credential-like name that hookd does not set itself.
+func IsMaskedHeader(name string) bool {
+	return LooksLikeCredential(name) && !IsReservedHeader(name)
+}
+
 // MaskCredentialHeaders returns a copy of headers with the values of
 // credential-like headers replaced by Masked. hookd's own signature
 // headers are not secrets and stay readable.
 func MaskCredentialHeaders(headers map[string]string) map[string]string {
 	out := make(map[string]string, len(headers))
 	for k, v := range headers {
-		if LooksLikeCredential(k) && !IsReservedHeader(k) {
+		if IsMaskedHeader(k) {
 			v = Masked
 		}
 		out[k] = v

@@ -109,7 +109,8 @@ func TestWebUIBrowserManagesHooksAndRedelivers(t *testing.T) {
 		Data struct{ Slug string } `json:"data"`
 	}
 	srv.mustCall(t, http.MethodPost, hooksPath,
-		`{"url":"`+rcv.URL()+`/slack","events":["build/finished"],"secret":"other-secret"}`, auth, http.StatusOK, &other)
+		`{"url":"`+rcv.URL()+`/slack","events":["build/finished"],"secret":"other-secret",`+
+			`"headers":{"Authorization":"Bearer other-token","X-Channel":"builds"}}`, auth, http.StatusOK, &other)
 
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
@@ -467,14 +468,21 @@ func TestWebUIBrowserManagesHooksAndRedelivers(t *testing.T) {
 	}
 	page.do("back to 1280 px", chromedp.EmulateViewport(1280, 900))
 
-	// 9. Edit the other hook: the form shows what it has; the secret stays.
+	// 9. Edit the other hook: the form shows what it has, its Authorization
+	// value as hidden (not as the word REDACTED); the secret and that
+	// value stay, and the receiver still gets the real one.
 	page.do("edit the other hook",
 		chromedp.Click(chromedp.CSS(`#hooks-list li:first-child button[aria-label^="Edit"]`)),
 		chromedp.WaitVisible(chromedp.ID("hook-url")))
 	page.waitFor("the edit form", `document.getElementById('hook-url').value.endsWith('/slack') &&
 		document.querySelector('#hook-form input[value="build/finished"]').checked &&
 		!document.getElementById('secret-remove-label').hidden &&
-		document.getElementById('hook-secret').value === ''`)
+		document.getElementById('hook-secret').value === '' &&
+		!document.getElementById('headers-hint').hidden &&
+		[...document.querySelectorAll('#header-rows .header-row')].map(r =>
+			r.querySelector('.header-name').value + '=' + r.querySelector('.header-value').value +
+			(r.querySelector('.header-value').placeholder.includes('hidden') ? ' (hidden)' : '')).sort().join(', ') ===
+			'Authorization= (hidden), X-Channel=builds'`)
 	page.do("switch it to build/triggered",
 		chromedp.Click(chromedp.CSS(`#hook-form input[value="build/finished"]`)),
 		chromedp.Click(chromedp.CSS(`#hook-form input[value="build/triggered"]`)),
@@ -483,13 +491,31 @@ func TestWebUIBrowserManagesHooksAndRedelivers(t *testing.T) {
 		document.querySelector('#hooks-list li:first-child .chips').textContent.startsWith('build/triggered')`)
 	var edited struct {
 		Data struct {
-			Events    []string `json:"events"`
-			HasSecret bool     `json:"has_secret"`
+			Events        []string          `json:"events"`
+			Headers       map[string]string `json:"headers"`
+			MaskedHeaders []string          `json:"masked_headers"`
+			HasSecret     bool              `json:"has_secret"`
 		} `json:"data"`
 	}
 	srv.mustCall(t, http.MethodGet, hooksPath+"/"+other.Data.Slug, "", auth, http.StatusOK, &edited)
-	if fmt.Sprint(edited.Data.Events) != "[build/triggered]" || !edited.Data.HasSecret {
-		t.Fatalf("edited hook = %+v, want events [build/triggered] and its secret kept", edited.Data)
+	if fmt.Sprint(edited.Data.Events) != "[build/triggered]" || !edited.Data.HasSecret ||
+		fmt.Sprint(edited.Data.Headers) != "map[Authorization:REDACTED X-Channel:builds]" ||
+		fmt.Sprint(edited.Data.MaskedHeaders) != "[Authorization]" {
+		t.Fatalf("edited hook = %+v, want events [build/triggered], its secret kept and Authorization masked", edited.Data)
+	}
+	sendBuild("build/triggered", "build-after-edit", 9, 0)
+	var triggered []testkit.Request
+	testkit.WaitUntil(t, pageWait, "a build/triggered delivery to the edited hook", func() bool {
+		triggered = triggered[:0]
+		for _, r := range rcv.Requests() {
+			if r.Path == "/slack" && r.Header.Get("Bitrise-Event-Type") == "build/triggered" {
+				triggered = append(triggered, r)
+			}
+		}
+		return len(triggered) > 0
+	})
+	if got := triggered[0].Header.Get("Authorization"); got != "Bearer other-token" {
+		t.Errorf("after the edit the receiver got Authorization %q, want the stored value kept", got)
 	}
 
 	// 10. Delete it, after confirming.

@@ -15,6 +15,7 @@ type hookOut struct {
 	URL       string            `json:"url"`
 	Events    []string          `json:"events"`
 	Headers   map[string]string `json:"headers"`
+	Masked    []string          `json:"masked_headers"`
 	HasSecret bool              `json:"has_secret"`
 	CreatedAt string            `json:"created_at"`
 	UpdatedAt string            `json:"updated_at"`

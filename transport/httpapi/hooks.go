@@ -3,7 +3,9 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -25,15 +27,21 @@ type hookInput struct {
 	Secret  *string           `json:"secret"`
 }
 
-// hookJSON is a hook as the API returns it; the secret never appears.
+// hookJSON is a hook as the API returns it; the secret never appears, and
+// neither do the values of credential-like headers (domain.IsMaskedHeader):
+// they read as domain.Masked, which a PUT may send back to keep them.
 type hookJSON struct {
-	Slug      string            `json:"slug"`
-	URL       string            `json:"url"`
-	Events    []string          `json:"events"`
-	Headers   map[string]string `json:"headers"`
-	HasSecret bool              `json:"has_secret"`
-	CreatedAt time.Time         `json:"created_at"`
-	UpdatedAt time.Time         `json:"updated_at"`
+	Slug    string            `json:"slug"`
+	URL     string            `json:"url"`
+	Events  []string          `json:"events"`
+	Headers map[string]string `json:"headers"`
+	// MaskedHeaders (an extension) names, sorted, the headers whose values
+	// read as domain.Masked because they are hidden, telling them from a
+	// value that is really "REDACTED".
+	MaskedHeaders []string  `json:"masked_headers"`
+	HasSecret     bool      `json:"has_secret"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 	// DeletedAt (an extension) is set only on removed hooks, which only
 	// ?include_deleted=true lists.
 	DeletedAt *time.Time `json:"deleted_at,omitempty"`
@@ -45,13 +53,17 @@ type hookJSON struct {
 	DeletedBy *domain.Actor `json:"deleted_by,omitempty"`
 }
 
+// toHookJSON is every hook answer's shape, masked.
 func toHookJSON(h projections.HookView) hookJSON {
-	headers := h.Headers
-	if headers == nil {
-		headers = map[string]string{}
+	masked := []string{}
+	for _, name := range slices.Sorted(maps.Keys(h.Headers)) {
+		if domain.IsMaskedHeader(name) {
+			masked = append(masked, name)
+		}
 	}
-	out := hookJSON{Slug: h.Slug, URL: h.URL, Events: h.Events, Headers: headers, HasSecret: h.HasSecret,
-		CreatedAt: h.CreatedAt.UTC(), UpdatedAt: h.UpdatedAt.UTC(), CreatedBy: h.CreatedBy, UpdatedBy: h.UpdatedBy, DeletedBy: h.DeletedBy}
+	out := hookJSON{Slug: h.Slug, URL: h.URL, Events: h.Events, Headers: domain.MaskCredentialHeaders(h.Headers),
+		MaskedHeaders: masked, HasSecret: h.HasSecret, CreatedAt: h.CreatedAt.UTC(), UpdatedAt: h.UpdatedAt.UTC(),
+		CreatedBy: h.CreatedBy, UpdatedBy: h.UpdatedBy, DeletedBy: h.DeletedBy}
 	if h.DeletedAt != nil {
 		at := h.DeletedAt.UTC()
 		out.DeletedAt = &at
@@ -149,6 +161,10 @@ func (a *api) createHook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// A new hook has no stored header value that REDACTED could keep.
+	if ev.Headers, err = domain.KeepMaskedHeaders(ev.Headers, nil); err != nil {
+		return err
+	}
 	// A new slug: nothing to decide from, nothing to interleave with.
 	if err := a.appendHookChange(r.Context(), ev); err != nil {
 		return err
@@ -229,12 +245,18 @@ func (a *api) updateHook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// The secret's grace depends on the hook as it is: decided from the
-	// views, appended only if no other change of the hook came first.
+	// The secret's grace and the header values REDACTED keeps depend on
+	// the hook as it is: decided from the views, appended only if no other
+	// change of the hook came first (else decided again from the hook as
+	// that change left it).
+	submitted := ev.Headers
 	var current projections.HookView
 	err = a.changeHook(r.Context(), app, slug, func() (domain.Event, error) {
 		var err error
 		if _, current, err = a.hookFromPath(r); err != nil {
+			return nil, err
+		}
+		if ev.Headers, err = domain.KeepMaskedHeaders(submitted, current.Headers); err != nil {
 			return nil, err
 		}
 		ev.PreviousSecretValidUntil = domain.RotationDeadline(current.HasSecret, ev.SealedSecret, ev.ConfiguredAt, a.SecretGrace)

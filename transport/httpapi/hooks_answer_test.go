@@ -162,7 +162,7 @@ func TestHookWritesAnswerWithTheWrittenHookWhileViewsLag(t *testing.T) {
 		"headers": map[string]string{"x-custom": "v1"}, "secret": "first-secret",
 	}))
 	want := hookOut{Slug: h.Slug, URL: "https://example.com/hook", Events: []string{"build/triggered", "build/finished"},
-		Headers: map[string]string{"X-Custom": "v1"}, HasSecret: true,
+		Headers: map[string]string{"X-Custom": "v1"}, Masked: []string{}, HasSecret: true,
 		CreatedAt: created.Format(time.RFC3339Nano), UpdatedAt: created.Format(time.RFC3339Nano)}
 	if h.Slug == "" || !reflect.DeepEqual(h, want) {
 		t.Fatalf("POST answered\n%+v\nwant\n%+v", h, want)
@@ -185,7 +185,7 @@ func TestHookWritesAnswerWithTheWrittenHookWhileViewsLag(t *testing.T) {
 		"url": "https://example.com/new", "events": []string{"all"}, "headers": map[string]string{"X-New": "2"},
 	}))
 	want = hookOut{Slug: h.Slug, URL: "https://example.com/new", Events: []string{"all"},
-		Headers: map[string]string{"X-New": "2"}, HasSecret: true,
+		Headers: map[string]string{"X-New": "2"}, Masked: []string{}, HasSecret: true,
 		CreatedAt: created.Format(time.RFC3339Nano), UpdatedAt: put1.Format(time.RFC3339Nano)}
 	if !reflect.DeepEqual(put, want) {
 		t.Errorf("PUT answered\n%+v\nwant\n%+v", put, want)
@@ -208,7 +208,7 @@ func TestHookWritesAnswerWithTheWrittenHookWhileViewsLag(t *testing.T) {
 		"url": "https://example.com/new", "events": []string{"all"}, "secret": "",
 	}))
 	want = hookOut{Slug: h.Slug, URL: "https://example.com/new", Events: []string{"all"},
-		Headers: map[string]string{}, HasSecret: false,
+		Headers: map[string]string{}, Masked: []string{}, HasSecret: false,
 		CreatedAt: created.Format(time.RFC3339Nano), UpdatedAt: put2.Format(time.RFC3339Nano)}
 	if !reflect.DeepEqual(put, want) {
 		t.Errorf("PUT removing the secret answered\n%+v\nwant\n%+v", put, want)
@@ -224,7 +224,7 @@ func TestHookWritesAnswerWithTheWrittenHookWhileViewsLag(t *testing.T) {
 		"url": "http://example.com/", "events": []string{"build"},
 	}))
 	want = hookOut{Slug: post.Slug, URL: "http://example.com/", Events: []string{"build"},
-		Headers: map[string]string{}, HasSecret: false,
+		Headers: map[string]string{}, Masked: []string{}, HasSecret: false,
 		CreatedAt: second.Format(time.RFC3339Nano), UpdatedAt: second.Format(time.RFC3339Nano)}
 	if post.Slug == "" || post.Slug == h.Slug || !reflect.DeepEqual(post, want) {
 		t.Errorf("second POST answered\n%+v\nwant\n%+v", post, want)

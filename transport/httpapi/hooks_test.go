@@ -23,7 +23,7 @@ func TestCreateHookAnswersWithTheHookAndNeverTheSecret(t *testing.T) {
 
 	var raw map[string]map[string]json.RawMessage
 	r.decode(t, &raw)
-	want := []string{"created_at", "created_by", "events", "has_secret", "headers", "slug", "updated_at", "updated_by", "url"}
+	want := []string{"created_at", "created_by", "events", "has_secret", "headers", "masked_headers", "slug", "updated_at", "updated_by", "url"}
 	var got []string
 	for k := range raw["data"] {
 		got = append(got, k)

@@ -1163,13 +1163,27 @@
 
   // ---- hook dialog ----
 
-  function headerRow(name, value) {
+  // MASKED is what the API shows in place of a hidden header value; sent
+  // back in a PUT, it keeps the value the hook has stored for that header.
+  const MASKED = 'REDACTED';
+
+  // headerRow is one custom header of the form. A hidden one (the API
+  // names it in masked_headers) starts with an empty value that says it is
+  // hidden: left empty, saving keeps the stored value; typed, it replaces it.
+  function headerRow(name, value, hidden) {
     const row = el('div', { class: 'header-row' },
       el('input', { type: 'text', class: 'header-name', 'aria-label': 'Header name', placeholder: 'X-Team', spellcheck: 'false', autocapitalize: 'off' }),
       el('input', { type: 'text', class: 'header-value', 'aria-label': 'Header value', placeholder: 'value', spellcheck: 'false', autocapitalize: 'off' }),
       el('button', { type: 'button', class: 'small', 'aria-label': 'Remove this header' }, 'Remove'));
     row.querySelector('.header-name').value = name || '';
-    row.querySelector('.header-value').value = value || '';
+    const input = row.querySelector('.header-value');
+    if (hidden) {
+      row.dataset.hidden = name;
+      input.placeholder = 'hidden — leave empty to keep it';
+      input.setAttribute('aria-label', 'Header value (hidden; leave empty to keep it)');
+    } else {
+      input.value = value || '';
+    }
     row.querySelector('button').addEventListener('click', () => row.remove());
     return row;
   }
@@ -1183,7 +1197,9 @@
     for (const box of document.querySelectorAll('#hook-form input[name="events"]')) box.checked = events.includes(box.value);
     const rows = $('header-rows');
     clear(rows);
-    for (const [k, v] of Object.entries(hook && hook.headers ? hook.headers : {})) rows.append(headerRow(k, v));
+    const masked = new Set(hook && Array.isArray(hook.masked_headers) ? hook.masked_headers : []);
+    for (const [k, v] of Object.entries(hook && hook.headers ? hook.headers : {})) rows.append(headerRow(k, v, masked.has(k)));
+    $('headers-hint').hidden = masked.size === 0;
     $('hook-secret').value = '';
     $('secret-remove').checked = false;
     const hasSecret = Boolean(hook && hook.has_secret);
@@ -1210,11 +1226,19 @@
     const seen = new Set();
     for (const row of $('header-rows').children) {
       const name = row.querySelector('.header-name').value.trim();
-      const value = row.querySelector('.header-value').value;
+      let value = row.querySelector('.header-value').value;
       if (!name && !value) continue;
       if (!name) return hookFormError('Every custom header needs a name.');
       if (seen.has(name.toLowerCase())) return hookFormError('The header "' + name + '" is given twice.');
       seen.add(name.toLowerCase());
+      const hidden = row.dataset.hidden;
+      if (hidden !== undefined && value === '') {
+        // Header names compare case-insensitively, as the server does.
+        if (name.toLowerCase() !== hidden.toLowerCase()) {
+          return hookFormError('Enter the value of "' + name + '": the hidden value belongs to "' + hidden + '" and stays only under that name.');
+        }
+        value = MASKED;
+      }
       headers[name] = value;
     }
     if (!url) return hookFormError('Enter the URL hookd should POST to.');
