@@ -32,6 +32,8 @@ Usage:
   hookd log import --data DIR < F   restore an export into a new, empty data directory
   hookd redeliver-failed --app A --hook H --since T [--server URL] [--token T]
                                 redeliver a hook's failed deliveries since T, once each (through the API)
+  hookd token create|list|revoke --server URL --token ADMIN ...
+                                issue, list and revoke scoped API tokens; "hookd token -h"
   hookd receive [--addr 127.0.0.1:9000] [--secret S]
                                 a local receiver that prints webhooks and checks their signatures
 
@@ -56,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = redeliverFailed(ctx, args[1:], getenv, stdout, stderr)
 	case "receive":
 		err = receive(ctx, args[1:], getenv, stdout, stderr)
+	case "token":
+		err = tokenCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

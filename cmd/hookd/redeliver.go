@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -52,32 +50,11 @@ func redeliverFailed(ctx context.Context, args []string, getenv func(string) str
 	if err != nil {
 		return err
 	}
-	base, err := url.Parse(*server)
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return fmt.Errorf("--server %q: want the server's base URL, such as http://127.0.0.1:8080", *server)
-	}
-	endpoint := strings.TrimRight(base.String(), "/") + "/v0.1/apps/" + url.PathEscape(*app) +
-		"/outgoing-webhooks/" + url.PathEscape(*hook) + "/redeliver-failed"
-	body, _ := json.Marshal(map[string]string{"since": since.UTC().Format(time.RFC3339Nano)})
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	c, err := newAPIClient(*server, *token)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if *token != "" {
-		req.Header.Set("Authorization", "Bearer "+*token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("could not reach the server: %w", err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("read the server's answer: %w", err)
-	}
+	path := "/v0.1/apps/" + url.PathEscape(*app) + "/outgoing-webhooks/" + url.PathEscape(*hook) + "/redeliver-failed"
 	var out struct {
 		Message string `json:"message"`
 		Data    struct {
@@ -85,16 +62,9 @@ func redeliverFailed(ctx context.Context, args []string, getenv func(string) str
 			Slugs     []string `json:"slugs"`
 		} `json:"data"`
 	}
-	decodeErr := json.Unmarshal(raw, &out)
-	if resp.StatusCode != http.StatusOK {
-		msg := out.Message
-		if decodeErr != nil || msg == "" {
-			msg = strings.TrimSpace(string(raw))
-		}
-		return fmt.Errorf("the server answered %s: %s", resp.Status, msg)
-	}
-	if decodeErr != nil {
-		return fmt.Errorf("the server's answer is not what hookd sends (%v): %.200s", decodeErr, raw)
+	raw, err := c.call(ctx, http.MethodPost, path, map[string]string{"since": since.UTC().Format(time.RFC3339Nano)}, &out)
+	if err != nil {
+		return err
 	}
 	if *asJSON {
 		_, err := stdout.Write(raw)
