@@ -26,7 +26,7 @@ func TestAccessAllowsEachScopeOnlyForItsApps(t *testing.T) {
 		{[]string{ScopeAppsWrite}, []string{AllApps}, ScopeAppsWrite, "anything", "", ""},
 		{[]string{ScopeAppsWrite}, []string{AllApps}, ScopeAdmin, "", ScopeAdmin, ""},
 		{[]string{ScopeAppsWrite}, []string{AllApps}, ScopeAppsRead, "", ScopeAdmin, ""}, // no app: admin only
-		{[]string{ScopeAdmin}, []string{"a"}, ScopeAppsWrite, "b", "", ""},                // admin: every app
+		{[]string{ScopeAdmin}, []string{"a"}, ScopeAppsWrite, "b", "", ""},               // admin: every app
 		{[]string{ScopeAdmin}, []string{"a"}, ScopeAdmin, "", "", ""},
 		{[]string{ScopeAppsRead, ScopeIngest}, []string{"a", "b"}, ScopeIngest, "b", "", ""},
 		{nil, nil, ScopeAppsRead, "a", ScopeAppsRead, ""},

@@ -80,7 +80,7 @@ func TestTokensFromTheCLIOpenOnlyTheirAppsAndTheLogRecordsWhoDidWhat(t *testing.
 	var hook struct{ Data map[string]any }
 	srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/outgoing-webhooks", `{"url":"`+recv.URL()+`/a","events":["all"]}`, as(alice), http.StatusOK, &hook)
 	slug := hook.Data["slug"].(string)
-	hookPath := "/v0.1/apps/"+e2eApp+"/outgoing-webhooks/" + slug
+	hookPath := "/v0.1/apps/" + e2eApp + "/outgoing-webhooks/" + slug
 	srv.mustCall(t, http.MethodPut, hookPath, `{"url":"`+recv.URL()+`/a2","events":["all"]}`, admin, http.StatusOK, nil)
 	srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/outgoing-webhooks", `{"url":"`+recv.URL()+`/x","events":["all"]}`, as(ci), http.StatusForbidden, nil)
 	srv.mustCall(t, http.MethodGet, "/v0.1/apps/app-b/outgoing-webhooks", "", as(alice), http.StatusForbidden, nil)
