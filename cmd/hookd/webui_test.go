@@ -92,11 +92,7 @@ const (
 // and the hook can be edited and deleted. It saves screenshots at 1280 and
 // 375 px wide.
 func TestWebUIBrowserManagesHooksAndRedelivers(t *testing.T) {
-	chromium := findChromium()
-	if chromium == "" {
-		t.Skip("browser test skipped: no Chromium at /usr/bin/chromium or on PATH " +
-			"(install Debian's chromium package: apt-get install -y chromium; .ci/run does this)")
-	}
+	chromium := needChromium(t)
 	const token = "webui-e2e-token"
 	const app = "webui-app"
 	srv := startServer(t, "hookd", t.TempDir(), "HOOKD_API_TOKEN="+token)
@@ -112,69 +108,7 @@ func TestWebUIBrowserManagesHooksAndRedelivers(t *testing.T) {
 		`{"url":"`+rcv.URL()+`/slack","events":["build/finished"],"secret":"other-secret",`+
 			`"headers":{"Authorization":"Bearer other-token","X-Channel":"builds"}}`, auth, http.StatusOK, &other)
 
-	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
-	defer cancel()
-	browserOut := &testkit.SyncBuffer{}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("metrics-recording-only", true),
-		chromedp.Flag("no-pings", true),
-		chromedp.Flag("lang", "en-US"),
-		chromedp.UserDataDir(filepath.Join(t.TempDir(), "chromium-profile")),
-		chromedp.WindowSize(1280, 900),
-		chromedp.CombinedOutput(browserOut),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-
-	started := time.Now()
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start Chromium (%s): %v\n%s", chromium, err, browserOut.String())
-	}
-	t.Logf("Chromium started in %s", time.Since(started).Round(time.Millisecond))
-
-	// Everything the page writes to the console, to check for exceptions
-	// and Content-Security-Policy violations at the end.
-	var consoleMu sync.Mutex
-	var console []chromedp.ConsoleMessage
-	consoleDone := make(chan struct{})
-	messages := chromedp.Console(bctx)
-	go func() {
-		defer close(consoleDone)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			consoleMu.Lock()
-			console = append(console, m)
-			consoleMu.Unlock()
-		}
-	}()
-
-	page := &browserPage{t: t, ctx: bctx}
-	defer func() {
-		if t.Failed() {
-			t.Logf("page text at failure:\n%s", page.tryEvalString(`document.body.innerText`))
-			consoleMu.Lock()
-			for _, m := range console {
-				t.Logf("console %s (%s): %s", m.Type, m.Source, m.Text)
-			}
-			consoleMu.Unlock()
-		}
-	}()
+	page := newBrowser(t, chromium)
 
 	// 1. A wrong token: the API answers 401 and the page says so.
 	page.do("open the page", chromedp.Navigate(srv.base+"/"), chromedp.WaitVisible(chromedp.ID("token-input")))
@@ -184,15 +118,18 @@ func TestWebUIBrowserManagesHooksAndRedelivers(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("app-input"), app),
 		chromedp.Click(chromedp.ID("app-open")))
 	page.waitFor("the 401 message", `!document.getElementById('banner').hidden &&
-		document.getElementById('banner-text').textContent.includes('token missing or wrong') &&
+		document.getElementById('banner-text').textContent.includes('unknown API token') &&
 		!document.getElementById('token-form').hidden`)
 
 	// 2. The right token: kept in sessionStorage, and the app's hooks load.
 	page.do("enter the right token",
 		chromedp.SendKeys(chromedp.ID("token-input"), token),
 		chromedp.Click(chromedp.ID("token-save")))
-	page.waitFor("the app's hooks", `document.getElementById('banner').hidden &&
-		document.querySelectorAll('#hooks-list .hook-card').length === 1`)
+	page.waitFor("the app's hooks, signed in as the bootstrap token", `document.getElementById('banner').hidden &&
+		document.querySelectorAll('#hooks-list .hook-card').length === 1 &&
+		document.getElementById('me-name')?.textContent === 'bootstrap' &&
+		document.getElementById('token-access').textContent.includes('every app') &&
+		document.querySelector('#hooks-list .hook-created-by')?.textContent === 'created by bootstrap'`)
 	if got := page.evalString(`sessionStorage.getItem('hookd.token')`); got != token {
 		t.Fatalf("sessionStorage token = %q, want %q", got, token)
 	}
@@ -431,6 +368,9 @@ func TestWebUIBrowserManagesHooksAndRedelivers(t *testing.T) {
 	if got := page.evalString(`document.querySelector('#items-list .item-row .marker').textContent`); !strings.Contains(got, failedSlug[:8]) {
 		t.Errorf("redelivery marker %q does not name %s", got, failedSlug)
 	}
+	if got := page.evalString(`document.querySelector('#items-list .item-row .item-requested-by')?.textContent ?? ''`); got != "requested by bootstrap" {
+		t.Errorf("the redelivery's row says %q, want \"requested by bootstrap\"", got)
+	}
 
 	// 8. A deep link: a fresh load of the page at an item's link opens that
 	// item beside its hook's list (the token is still the tab's); then the
@@ -528,22 +468,114 @@ func TestWebUIBrowserManagesHooksAndRedelivers(t *testing.T) {
 		t.Fatalf("deleted hook: GET answered %d %s, want 404", status, body)
 	}
 
-	cancelBrowser()
-	<-consoleDone
-	consoleMu.Lock()
-	defer consoleMu.Unlock()
-	for _, m := range console {
+	page.finish()
+}
+
+// needChromium returns the path of a Chromium binary, or skips t.
+func needChromium(t *testing.T) string {
+	t.Helper()
+	chromium := findChromium()
+	if chromium == "" {
+		t.Skip("browser test skipped: no Chromium at /usr/bin/chromium or on PATH " +
+			"(install Debian's chromium package: apt-get install -y chromium; .ci/run does this)")
+	}
+	return chromium
+}
+
+// newBrowser starts a headless Chromium at 1280x900 and returns its one
+// tab. It records the console; if t fails, the page's text and the console
+// are logged. finish stops the browser and checks the console.
+func newBrowser(t *testing.T, chromium string) *browserPage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	t.Cleanup(cancel)
+	browserOut := &testkit.SyncBuffer{}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("metrics-recording-only", true),
+		chromedp.Flag("no-pings", true),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.UserDataDir(filepath.Join(t.TempDir(), "chromium-profile")),
+		chromedp.WindowSize(1280, 900),
+		chromedp.CombinedOutput(browserOut),
+	)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelBrowser)
+
+	started := time.Now()
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start Chromium (%s): %v\n%s", chromium, err, browserOut.String())
+	}
+	t.Logf("Chromium started in %s", time.Since(started).Round(time.Millisecond))
+
+	// Everything the page writes to the console, to check for exceptions
+	// and Content-Security-Policy violations at the end.
+	p := &browserPage{t: t, ctx: bctx, cancel: cancelBrowser, started: started, consoleDone: make(chan struct{})}
+	messages := chromedp.Console(bctx)
+	go func() {
+		defer close(p.consoleDone)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			p.consoleMu.Lock()
+			p.console = append(p.console, m)
+			p.consoleMu.Unlock()
+		}
+	}()
+	// Registered last, so it runs before the browser stops.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("page text at failure:\n%s", p.tryEvalString(`document.body.innerText`))
+			p.consoleMu.Lock()
+			for _, m := range p.console {
+				t.Logf("console %s (%s): %s", m.Type, m.Source, m.Text)
+			}
+			p.consoleMu.Unlock()
+		}
+	})
+	return p
+}
+
+// finish stops the browser and fails the test on any exception or
+// Content-Security-Policy violation the console saw.
+func (p *browserPage) finish() {
+	p.t.Helper()
+	p.cancel()
+	<-p.consoleDone
+	p.consoleMu.Lock()
+	defer p.consoleMu.Unlock()
+	for _, m := range p.console {
 		if m.IsException() || m.Source == "security" || strings.Contains(m.Text, "Content Security Policy") {
-			t.Errorf("browser console: %s (%s): %s", m.Type, m.Source, m.Text)
+			p.t.Errorf("browser console: %s (%s): %s", m.Type, m.Source, m.Text)
 		}
 	}
-	t.Logf("browser session took %s", time.Since(started).Round(time.Millisecond))
+	p.t.Logf("browser session took %s", time.Since(p.started).Round(time.Millisecond))
 }
 
 // browserPage runs actions on one tab and fails the test with what it was doing.
 type browserPage struct {
-	t   *testing.T
-	ctx context.Context
+	t       *testing.T
+	ctx     context.Context
+	cancel  context.CancelFunc
+	started time.Time
+
+	consoleMu   sync.Mutex
+	console     []chromedp.ConsoleMessage
+	consoleDone chan struct{}
 }
 
 func (p *browserPage) do(what string, actions ...chromedp.Action[chromedp.Void]) {

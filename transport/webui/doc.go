@@ -7,7 +7,16 @@
 // sends it as "Authorization: Bearer <token>". The files themselves are
 // public; every API call they make is authenticated by the API as usual.
 //
-// The delivery list is live: the script follows the log's Server-Sent
+// GET /v0.1/me says whose the token is; the page shows its name, scopes,
+// apps and expiry, and offers only what it may do: its apps as a choice
+// (its one app opened without asking), the controls that change hooks or
+// redeliver only with apps:write, the log (its entries and the live
+// stream) only with admin, and for an ingest-only token a note instead of
+// the hooks. The API decides regardless; a 403 shows as its message, and
+// a 401 signs out with the server's message.
+//
+// For an admin token the delivery list is live (other tokens poll every
+// 5 s): the script follows the log's Server-Sent
 // Events stream (GET /v0.1/log/entries, Accept: text/event-stream) with
 // fetch and a small parser rather than EventSource, which cannot send an
 // Authorization header, so the token never goes into a URL. Each

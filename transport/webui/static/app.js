@@ -2,7 +2,9 @@
 //
 // Everything that comes from the API is rendered with textContent or DOM
 // nodes, never as HTML. The API token lives in sessionStorage (this tab only)
-// and goes out as "Authorization: Bearer <token>".
+// and goes out as "Authorization: Bearer <token>". GET /v0.1/me says whose
+// token it is and what it may do; the page offers only that (its apps, and
+// the controls of its scopes), and still shows a 403 as the server's message.
 'use strict';
 
 (() => {
@@ -33,8 +35,9 @@
 
   const state = {
     token: storage.get(TOKEN_KEY) || '',
-    tokenChosen: storage.get(TOKEN_KEY) !== null, // the user answered the token question
-    noTokenNeeded: false,
+    me: null, // GET /v0.1/me's answer for the token: who is signed in, or null
+    meLoad: 0,
+    wantApp: null, // { app, hook, item } to open once signed in
     app: '',
     hooks: [],
     hooksNext: '',
@@ -68,7 +71,7 @@
       else if (key === 'onclick') node.addEventListener('click', value);
       else node.setAttribute(key, value === true ? '' : String(value));
     }
-    for (const kid of kids.flat()) {
+    for (const kid of kids.flat(Infinity)) {
       if (kid === null || kid === undefined || kid === false) continue;
       node.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
     }
@@ -77,6 +80,13 @@
 
   function clear(node) {
     while (node.firstChild) node.removeChild(node.firstChild);
+  }
+
+  // focusIdle focuses node after an answer came, unless the user has
+  // moved on to another field meanwhile.
+  function focusIdle(node) {
+    const active = document.activeElement;
+    if (!active || active === document.body || active.tagName === 'BUTTON') node.focus();
   }
 
   function announce(text) {
@@ -106,9 +116,6 @@
     }
   }
 
-  const UNAUTHORIZED = '401 Unauthorized: API token missing or wrong. ' +
-    'Enter the token hookd was started with (--api-token or HOOKD_API_TOKEN).';
-
   // authHeaders are the headers of every API call: the token goes in the
   // Authorization header, never in a URL.
   function authHeaders(accept) {
@@ -126,16 +133,17 @@
     }
   }
 
-  // failure turns an answer that is not 2xx into an ApiError; a 401 also
-  // asks for the token again.
+  // failure turns an answer that is not 2xx into an ApiError with the
+  // server's message (a 403 names the scope or app the token lacks); a 401
+  // also signs out and asks for another token.
   function failure(res, text) {
-    if (res.status === 401) {
-      onUnauthorized();
-      return new ApiError(401, UNAUTHORIZED);
-    }
     let msg = '';
     try { msg = JSON.parse(text).message; } catch { /* not JSON */ }
     if (typeof msg !== 'string' || !msg) msg = String(text || '').trim().slice(0, 300) || res.statusText;
+    if (res.status === 401) {
+      onUnauthorized();
+      return new ApiError(401, 'Error 401: ' + msg.replace(/[\s.]+$/, '') + '. Enter another API token.');
+    }
     return new ApiError(res.status, 'Error ' + res.status + ': ' + msg);
   }
 
@@ -152,10 +160,6 @@
     let data = null;
     if (text) {
       try { data = JSON.parse(text); } catch { data = null; }
-    }
-    if (!state.token && !state.noTokenNeeded) {
-      state.noTokenNeeded = true;
-      renderToken();
     }
     return data;
   }
@@ -339,35 +343,193 @@
     }
   }
 
-  // ---- token ----
+  // ---- token: who is signed in, and what it may do ----
+
+  // access is what the signed-in token may do: its scopes (apps:write
+  // includes apps:read; admin everything) and its apps, null for every app.
+  // The page offers only that; the server decides all the same.
+  function access() {
+    const me = state.me;
+    const scopes = me && Array.isArray(me.scopes) ? me.scopes.map(String) : [];
+    const apps = me && Array.isArray(me.apps) ? me.apps.map(String) : [];
+    const admin = scopes.includes('admin');
+    const write = admin || scopes.includes('apps:write');
+    return {
+      admin,
+      write,
+      read: write || scopes.includes('apps:read'),
+      ingest: admin || scopes.includes('ingest'),
+      apps: admin || apps.includes('*') ? null : apps.filter((a) => SLUG.test(a)),
+    };
+  }
+
+  // actorName is how the page names who did something: the token's name
+  // (hookd itself for its own deliveries).
+  function actorName(actor) {
+    if (!actor || typeof actor !== 'object') return '';
+    if (actor.token_id === 'service') return 'hookd';
+    return String(actor.token_name || actor.token_id || '');
+  }
+
+  function actorNode(cls, prefix, actor) {
+    const name = actorName(actor);
+    if (!name) return null;
+    return el('span', { class: cls, title: prefix + ' token ' + String(actor.token_id || '') }, prefix + ' ' + name);
+  }
 
   function renderToken() {
-    const showStatus = state.tokenChosen || state.noTokenNeeded;
-    $('token-form').hidden = showStatus;
-    $('token-status').hidden = !showStatus;
-    $('token-state-text').textContent = state.token ? 'Token set for this tab' : 'No token (the server does not ask for one)';
-    $('token-forget').hidden = !state.token;
+    const me = state.me;
+    $('token-form').hidden = Boolean(me);
+    $('token-status').hidden = !me;
+    $('token-forget').hidden = !me || !state.token;
+    if (!me) return;
+    const can = access();
+    const text = $('token-state-text');
+    clear(text);
+    if (!state.token) text.append('No token needed: ');
+    text.append('Signed in as ', el('strong', { id: 'me-name' }, String(me.name || me.token_id || '')));
+    const line = $('token-access');
+    clear(line);
+    const scopes = Array.isArray(me.scopes) ? me.scopes.map(String) : [];
+    line.append(scopes.length === 1 ? 'Scope ' : 'Scopes ',
+      ...scopes.map((sc, n) => [n > 0 ? ', ' : '', el('span', { class: 'scope' }, sc)]).flat(), ' · ');
+    if (can.apps === null) line.append('every app');
+    else line.append(can.apps.length === 1 ? 'app ' : 'apps ', el('span', { class: 'mono' }, can.apps.join(', ')));
+    line.append(' · ');
+    if (me.expires_at) line.append('expires ', timeNode(me.expires_at, '', true));
+    else line.append('does not expire');
+  }
+
+  // renderAccess shows only what the token may do: its apps as a choice,
+  // and no controls it has no scope for.
+  function renderAccess() {
+    const signedIn = Boolean(state.me);
+    const can = access();
+    const choice = signedIn && can.read && can.apps !== null;
+    const select = $('app-select');
+    $('app-input').hidden = choice;
+    $('app-input').required = !choice;
+    $('app-open').hidden = choice;
+    select.hidden = !choice;
+    $('app-label').htmlFor = choice ? 'app-select' : 'app-input';
+    $('app-label').textContent = choice ? 'App' : 'App slug';
+    clear(select);
+    if (choice) {
+      if (can.apps.length !== 1) select.append(el('option', { value: '', disabled: true }, 'Choose an app…'));
+      for (const a of can.apps) select.append(el('option', { value: a }, a));
+      select.value = can.apps.includes(state.app) ? state.app : can.apps.length === 1 ? can.apps[0] : '';
+    }
+    const ingestOnly = signedIn && !can.read;
+    $('app-form').hidden = ingestOnly;
+    $('ingest-only').hidden = !ingestOnly;
+    if (ingestOnly) {
+      $('welcome').hidden = true;
+      $('workspace').hidden = true;
+      const apps = can.apps === null ? 'any app' : (can.apps.length === 1 ? 'app ' : 'apps ') + can.apps.join(', ');
+      $('ingest-only-text').textContent = 'The token "' + String(state.me.name || '') + '" can report build events ' +
+        '(POST /v0.1/apps/<app>/build-events) for ' + apps + ', but not read hooks or deliveries, so this page has ' +
+        'nothing to show it. Ask an admin for a token with the apps:read or apps:write scope.';
+    }
+    $('welcome-text').textContent = can.write || !signedIn
+      ? (choice ? 'Choose an app above' : 'Enter an app slug above') + ' to see its hooks, what hookd sent to them and what came back. ' +
+        'You can create, edit and delete hooks, read each delivery\'s request and response, and redeliver.'
+      : (choice ? 'Choose an app above' : 'Enter an app slug above') + ' to see its hooks, what hookd sent to them and what came back. ' +
+        'This token can read them, not change them.';
+    $('hook-new').hidden = !can.write;
+    $('read-only-note').hidden = !signedIn || can.write || !can.read;
+    $('redeliver').hidden = !can.write;
+    // The log (its entries, and the live stream) is for admins only.
+    $('tab-log').hidden = !can.admin;
+    if (!can.admin && state.view === 'log') showView('exchange', false);
+    renderHooks();
+  }
+
+  // signIn asks GET /v0.1/me whose the token is. quiet: a 401 only shows
+  // the token form (a first visit, before any token was entered).
+  async function signIn(quiet) {
+    const gen = ++state.meLoad;
+    try {
+      const res = await api('GET', '/v0.1/me');
+      if (gen !== state.meLoad) return false;
+      const me = res && res.data && typeof res.data === 'object' ? res.data : null;
+      if (!me) throw new ApiError(0, 'hookd did not say whose this token is (GET /v0.1/me).');
+      state.me = me;
+      renderToken();
+      renderAccess();
+      return true;
+    } catch (e) {
+      if (gen !== state.meLoad) return false;
+      state.me = null;
+      renderToken();
+      renderAccess();
+      if (!(quiet && e instanceof ApiError && e.status === 401)) showError(e);
+      return false;
+    }
+  }
+
+  // enter opens app for the signed-in token: one of its apps only (its
+  // one app without asking), or nothing for a token that cannot read.
+  function enter(app, hook, item) {
+    state.wantApp = null;
+    const can = access();
+    if (!can.read) {
+      closeApp();
+      return;
+    }
+    if (can.apps !== null && !can.apps.includes(app)) {
+      if (app) showBanner('This token may not use app "' + app + '"; it may use ' + can.apps.join(', ') + '.', 'info');
+      app = can.apps.length === 1 ? can.apps[0] : '';
+      hook = '';
+      item = '';
+    }
+    if (app) {
+      openApp(app, hook, item);
+      return;
+    }
+    closeApp();
+    focusIdle(can.apps !== null ? $('app-select') : $('app-input'));
+  }
+
+  // closeApp shows no app: after signing out, or for a token that has not
+  // chosen one of its apps yet.
+  function closeApp() {
+    stopLive();
+    selectHook('', false);
+    state.app = '';
+    state.hooks = [];
+    state.hooksNext = '';
+    state.hooksLoad++;
+    state.last.clear();
+    renderHooks();
+    $('app-input').value = '';
+    $('workspace').hidden = true;
+    $('welcome').hidden = !$('ingest-only').hidden;
+    writeHash();
   }
 
   function onUnauthorized() {
-    state.tokenChosen = false;
-    state.noTokenNeeded = false;
+    state.me = null;
+    storage.set(TOKEN_KEY, null); // it opens nothing; a reload asks again
+    stopLive();
+    setLive('Paused (token)', 'off');
     renderToken();
   }
 
-  function saveToken(event) {
+  async function saveToken(event) {
     event.preventDefault();
     state.token = $('token-input').value.trim();
-    state.tokenChosen = true;
     storage.set(TOKEN_KEY, state.token);
     $('token-input').value = '';
     stopLive(); // the stream reopens with this token
-    renderToken();
+    state.me = null;
     hideBanner();
-    announce(state.token ? 'Token saved for this tab.' : 'Using no token.');
-    if (state.app) openApp(state.app, state.hook, state.item || state.pendingItem);
-    else $('app-input').focus();
-    startLive();
+    const want = state.app ? { app: state.app, hook: state.hook, item: state.item || state.pendingItem } : state.wantApp;
+    if (!(await signIn(false))) {
+      focusIdle($('token-input'));
+      return;
+    }
+    announce('Signed in as ' + String(state.me.name || '') + '.');
+    enter(want ? want.app : storage.get(APP_KEY) || '', want ? want.hook : '', want ? want.item : '');
   }
 
   function changeToken() {
@@ -378,13 +540,16 @@
 
   function forgetToken() {
     state.token = '';
-    state.tokenChosen = false;
-    state.noTokenNeeded = false;
+    state.me = null;
+    state.meLoad++;
     storage.set(TOKEN_KEY, null);
-    stopLive();
+    storage.set(APP_KEY, null); // the next token chooses among its own apps
+    closeApp();
     setLive('Paused (token)', 'off');
     renderToken();
-    announce('Token forgotten.');
+    renderAccess();
+    hideBanner();
+    announce('Signed out.');
     $('token-input').focus();
   }
 
@@ -422,10 +587,22 @@
   }
 
   async function openApp(app, hook, item) {
+    if (!state.me) {
+      // Not signed in yet: ask whose the token is, then open what it may.
+      state.wantApp = { app, hook, item };
+      if (await signIn(false)) enter(app, hook, item);
+      return;
+    }
+    const allowed = access().apps;
+    if (allowed !== null && !allowed.includes(app)) {
+      enter(app, hook, item);
+      return;
+    }
     const sameApp = app === state.app;
     state.app = app;
     storage.set(APP_KEY, app);
     $('app-input').value = app;
+    if (!$('app-select').hidden) $('app-select').value = app;
     $('app-name').textContent = app;
     $('welcome').hidden = true;
     $('workspace').hidden = false;
@@ -512,8 +689,10 @@
     const activeCard = active instanceof Element && active.closest('#hooks-list .hook-card');
     const refocus = activeCard ? { slug: activeCard.dataset.slug, label: active.getAttribute('aria-label') } : null;
     clear(list);
+    const can = access();
     for (const h of state.hooks) {
       const events = Array.isArray(h.events) ? h.events : [];
+      const changed = h.updated_by && (h.updated_at !== h.created_at || !h.created_by);
       const headerNames = Object.keys(h.headers || {});
       const card = el('li', { class: 'hook-card' + (h.slug === state.hook ? ' selected' : '') },
         el('button', {
@@ -528,11 +707,17 @@
             ? el('span', { class: 'chip', title: headerNames.join(', ') },
               headerNames.length === 1 ? '1 header' : headerNames.length + ' headers')
             : null),
+        h.created_by || changed ? el('p', { class: 'hook-by' },
+          actorNode('hook-created-by', 'created by', h.created_by),
+          h.created_by && changed ? ' · ' : null,
+          changed ? actorNode('hook-updated-by', 'changed by', h.updated_by) : null) : null,
         el('div', { class: 'hook-foot' },
           lastNode(h.slug),
-          el('div', { class: 'hook-actions' },
+          // Only a token that may change hooks gets the controls to.
+          can.write ? el('div', { class: 'hook-actions' },
             el('button', { type: 'button', class: 'small', 'aria-label': 'Edit hook ' + h.url, onclick: () => openHookDialog(h) }, 'Edit'),
-            el('button', { type: 'button', class: 'small danger-text', 'aria-label': 'Delete hook ' + h.url, onclick: () => confirmDelete(h) }, 'Delete'))));
+            el('button', { type: 'button', class: 'small danger-text', 'aria-label': 'Delete hook ' + h.url, onclick: () => confirmDelete(h) }, 'Delete'))
+            : null));
       card.dataset.slug = h.slug;
       // The whole card opens the hook; its URL button is the keyboard's way
       // in, and Edit and Delete keep their own clicks.
@@ -671,6 +856,9 @@
       b.slug ? el('span', { class: 'item-build-slug', title: 'Build slug' }, el('span', { class: 'visually-hidden' }, 'build '), b.slug) : null,
       b.branch ? el('span', { class: 'item-branch', title: 'Branch' }, el('span', { class: 'visually-hidden' }, 'branch '), b.branch) : null,
       b.workflow ? el('span', { class: 'item-workflow', title: 'Workflow' }, el('span', { class: 'visually-hidden' }, 'workflow '), b.workflow) : null,
+      // hookd itself asks for a build event's deliveries; a person or a
+      // tool, for a redelivery or a test: named then.
+      item.requested_by && item.requested_by.token_id !== 'service' ? actorNode('item-requested-by', 'requested by', item.requested_by) : null,
     ];
     const row = el('button', {
       type: 'button',
@@ -806,6 +994,10 @@
         el('button', { type: 'button', class: 'link mono', onclick: () => openItem(r, true) }, shortSlug(r))]));
     }
     fact(facts, 'Build event', el('span', { class: 'mono' }, item.build_event_id || ''));
+    if (actorName(item.requested_by)) {
+      fact(facts, 'Requested by', actorName(item.requested_by),
+        item.requested_by.token_id === 'service' ? el('span', { class: 'muted' }, ' (the build event matched this hook)') : '');
+    }
     if (item.error) fact(facts, 'Error', el('span', { class: 'error-text' }, item.error));
 
     $('req-line').textContent = 'POST ' + (item.request_url || '');
@@ -1018,7 +1210,14 @@
   }
 
   function startLive() {
-    if (!state.app || (!state.tokenChosen && !state.noTokenNeeded)) return;
+    if (!state.app || !state.me) return;
+    if (!access().admin) {
+      // Following the log needs admin: without it, the page polls.
+      $('live-state').title = 'Following the log needs an admin token: the page looks for new deliveries every 5 s.';
+      setLive('Refreshes every 5 s', 'off');
+      return;
+    }
+    $('live-state').title = 'New deliveries appear here as hookd records them';
     if (live.ctrl) return; // already open (the stream is for every app)
     const ctrl = new AbortController();
     live.ctrl = ctrl;
@@ -1295,6 +1494,12 @@
     $('token-change').addEventListener('click', changeToken);
     $('token-forget').addEventListener('click', forgetToken);
     $('app-form').addEventListener('submit', submitApp);
+    $('app-select').addEventListener('change', () => {
+      const app = $('app-select').value;
+      if (!SLUG.test(app)) return;
+      hideBanner();
+      openApp(app, '', '');
+    });
     $('banner-close').addEventListener('click', hideBanner);
     $('hook-new').addEventListener('click', () => openHookDialog(null));
     $('hooks-more').addEventListener('click', () => loadHooks(true));
@@ -1351,14 +1556,17 @@
 
     renderToken();
     const fromHash = readHash();
-    const app = SLUG.test(fromHash.app) ? fromHash.app : storage.get(APP_KEY) || '';
-    if (app && SLUG.test(app)) {
-      openApp(app, fromHash.app === app ? fromHash.hook : '', fromHash.app === app ? fromHash.item : '');
-    } else if (!state.tokenChosen) {
-      $('token-input').focus();
-    } else {
-      $('app-input').focus();
-    }
+    let app = SLUG.test(fromHash.app) ? fromHash.app : storage.get(APP_KEY) || '';
+    if (!SLUG.test(app)) app = '';
+    const hook = app && fromHash.app === app ? fromHash.hook : '';
+    const item = app && fromHash.app === app ? fromHash.item : '';
+    state.wantApp = { app, hook, item };
+    // A first visit asks quietly: a server without tokens lets it in, any
+    // other shows the token form. A token kept from before says its 401.
+    signIn(storage.get(TOKEN_KEY) === null).then((ok) => {
+      if (ok) enter(app, hook, item);
+      else focusIdle($('token-input'));
+    });
   }
 
   start();
