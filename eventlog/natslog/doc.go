@@ -48,7 +48,7 @@
 // nats-server keeps state per subject (its last sequence, in the stream's
 // subject index), so every keyed entry adds one subject to the stream:
 // the servers' memory grows with the number of keyed entries (hookd keys
-// each build event), some tens of bytes each.
+// each build event).
 //
 // # Stored form and the hash chain
 //
