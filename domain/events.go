@@ -56,6 +56,10 @@ type BuildEventReceived struct {
 	EventType  string       `json:"event_type"`
 	Build      BuildPayload `json:"build"`
 	ReceivedAt time.Time    `json:"received_at"`
+	// IdempotencyKey is the client's Idempotency-Key header as given, if
+	// it sent one: the event's unique key was made from it instead of
+	// from the build slug (so auditors see why a repeat was refused).
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
 	// Actor is who caused it (see Actor); nil in entries logged before
 	// actors were recorded.
 	Actor *Actor `json:"actor,omitempty"`

@@ -52,6 +52,9 @@ func (c *ImportChecker) Check(e Entry) ([]byte, error) {
 	if e.Seq != 1 && c.chain.Next() == 1 {
 		return nil, &ImportError{Seq: e.Seq, Reason: fmt.Sprintf("the first entry is %d, not 1: a log starts at 1, and an export of part of one (--from) cannot be restored", e.Seq)}
 	}
+	if k, ok := e.Metadata[MetaUnique]; ok && (len(k) == 0 || len(k) > MaxUniqueKey) {
+		return nil, &ImportError{Seq: e.Seq, Reason: fmt.Sprintf("its unique key (%s) is %d bytes: a unique key is 1 to %d bytes", MetaUnique, len(k), MaxUniqueKey)}
+	}
 	val, broken := c.chain.check(make([]byte, 0, entryMinLength+len(e.UUID)+len(e.Payload)+64), e)
 	if broken != nil {
 		return nil, &ImportError{Seq: broken.Seq, Reason: broken.Reason}

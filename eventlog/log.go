@@ -31,12 +31,28 @@ type Log interface {
 	// means the outcome is unknown: some of msgs may be in the log.
 	// Messages carry their UUID; an adapter that deduplicates by it (see
 	// its doc) makes a retry of such an append safe.
+	//
+	// Unique keys: a message may carry a unique key in its metadata
+	// (MetaUnique, 1 to MaxUniqueKey bytes; otherwise the call fails with
+	// an error wrapping ErrInvalidUnique and appends nothing). If an entry
+	// of topic already holds the key of one of msgs, or a message earlier
+	// in the same call carries it, or a call committed before this one
+	// (in the same group commit, or by another process) holds it, nothing
+	// of this call is appended and the error is a *DuplicateError
+	// (matching ErrDuplicate) with the sequence of the entry that holds
+	// the key (0 if only the call itself repeats it). The window is the
+	// whole log: a key is held for as long as its entry is in the log,
+	// across restarts and through an export and import. Messages without
+	// a key are never refused as duplicates.
 	Append(ctx context.Context, topic string, msgs ...AppendMessage) ([]uint64, error)
 
 	// AppendAt is Append on the condition that topic's head is last when
 	// the first message is written: otherwise nothing is appended and the
 	// error wraps ErrConflict. Writers that must not interleave (whatever
 	// process they run in) coordinate through it, never through a mutex.
+	// Unique keys are held as for Append, and a duplicate takes
+	// precedence: a call that is both a duplicate and a conflict gets the
+	// *DuplicateError.
 	AppendAt(ctx context.Context, topic string, last uint64, msgs ...AppendMessage) ([]uint64, error)
 
 	// ReadBatch returns up to limit entries of topic with sequence >= from,

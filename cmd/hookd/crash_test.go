@@ -38,14 +38,17 @@ const (
 	crashKills       = 5
 	crashSenders     = 4
 	crashMaxInFlight = 32 // serve's --max-in-flight: the bound on sends in flight at a kill
+	crashExtraKills  = 15 // more kills, if none of crashKills fell between a build event's append and its answer
 	crashDeadline    = 3 * time.Minute
 	crashApp         = "app-crash"
 )
 
-// crashAck is a build event that got a 202.
+// crashAck is a build event that got a 202, or a 200 for a repeat (its
+// original's id and sequence).
 type crashAck struct {
 	eventID, buildSlug, eventType string
 	seq                           uint64
+	duplicate                     bool
 }
 
 // crashTarget is the address of the server currently running; senders
@@ -78,6 +81,8 @@ type crashLoad struct {
 	next       atomic.Int64
 	acked      atomic.Int64
 	retries    atomic.Int64
+	dups       atomic.Int64 // retries answered 200 "duplicate": the first attempt was logged, its answer lost
+	retrying   atomic.Int64 // senders between a failed attempt and the answer to its retry
 	killsDone  atomic.Bool
 	mu         sync.Mutex
 	acks       []crashAck
@@ -105,6 +110,7 @@ func (l *crashLoad) run(ctx context.Context) {
 		}
 		slug := fmt.Sprintf("crash-%06d", i)
 		body := fmt.Sprintf(`{"build_slug":%q,"build_number":%d,"build_status":1,"build_triggered_workflow":"ci"}`, slug, i+1)
+		failed := false
 		for ctx.Err() == nil {
 			base, changed := l.target.get()
 			status, b, err := l.post(ctx, base+"/v0.1/apps/"+crashApp+"/build-events", eventType, body)
@@ -115,6 +121,10 @@ func (l *crashLoad) run(ctx context.Context) {
 				// The server is down or dying: wait for the next one (or a
 				// moment, if this one is still up), then send it again.
 				l.retries.Add(1)
+				if !failed {
+					failed = true
+					l.retrying.Add(1)
+				}
 				select {
 				case <-changed:
 				case <-time.After(l.retryPause):
@@ -122,22 +132,36 @@ func (l *crashLoad) run(ctx context.Context) {
 				}
 				continue
 			}
-			if status != http.StatusAccepted {
+			if failed {
+				l.retrying.Add(-1)
+			}
+			if status != http.StatusAccepted && status != http.StatusOK {
 				l.fail("%s %s: status %d: %s", eventType, slug, status, b)
 				return
 			}
 			var acc struct {
 				Data struct {
-					EventID  string `json:"event_id"`
-					Sequence uint64 `json:"sequence"`
+					EventID   string `json:"event_id"`
+					Sequence  uint64 `json:"sequence"`
+					Duplicate *bool  `json:"duplicate"`
 				} `json:"data"`
 			}
-			if err := json.Unmarshal(b, &acc); err != nil || acc.Data.EventID == "" || acc.Data.Sequence == 0 {
-				l.fail("%s: 202 with body %s (%v)", slug, b, err)
+			if err := json.Unmarshal(b, &acc); err != nil || acc.Data.EventID == "" || acc.Data.Sequence == 0 || acc.Data.Duplicate == nil ||
+				*acc.Data.Duplicate != (status == http.StatusOK) {
+				l.fail("%s: %d with body %s (%v)", slug, status, b, err)
 				return
 			}
+			if *acc.Data.Duplicate {
+				if !failed {
+					// Each slug is sent by one sender: a repeat needs an
+					// earlier attempt of its own.
+					l.fail("%s: the first POST was answered as a duplicate: %s", slug, b)
+					return
+				}
+				l.dups.Add(1)
+			}
 			l.mu.Lock()
-			l.acks = append(l.acks, crashAck{eventID: acc.Data.EventID, buildSlug: slug, eventType: eventType, seq: acc.Data.Sequence})
+			l.acks = append(l.acks, crashAck{eventID: acc.Data.EventID, buildSlug: slug, eventType: eventType, seq: acc.Data.Sequence, duplicate: *acc.Data.Duplicate})
 			l.mu.Unlock()
 			l.acked.Add(1)
 			break
@@ -366,7 +390,8 @@ func TestCrashUnderLoadLosesNothing(t *testing.T) {
 	}
 	slices.Sort(thresholds)
 	var killedAt []string
-	for k, th := range thresholds {
+	kill := func(th int64) {
+		k := len(killedAt)
 		for load.acked.Load() < th {
 			if ctx.Err() != nil {
 				t.Fatalf("kill %d: the load reached %d of %d acknowledged events before the deadline", k+1, load.acked.Load(), th)
@@ -387,6 +412,27 @@ func TestCrashUnderLoadLosesNothing(t *testing.T) {
 		srv = startServer(t, fmt.Sprintf("server %d", k+2), data, env...)
 		load.target.set(srv.base)
 	}
+	for _, th := range thresholds {
+		kill(th)
+	}
+	// A kill after a build event's append and before its answer must
+	// have happened at least once, its retry answered as a duplicate.
+	// When none of the kills so far fell there, kill again (bounded),
+	// each time once the senders cut off by the last kill have had the
+	// answers to their retries.
+	for extra := 0; ; extra++ {
+		for load.retrying.Load() > 0 && ctx.Err() == nil {
+			time.Sleep(2 * time.Millisecond)
+		}
+		if load.dups.Load() > 0 || ctx.Err() != nil {
+			break
+		}
+		if extra == crashExtraKills {
+			t.Errorf("none of %d kills fell between a build event's append and its answer (no retry was answered as a duplicate)", len(killedAt))
+			break
+		}
+		kill(load.acked.Load() + int64(20+rng.IntN(100)))
+	}
 	load.killsDone.Store(true)
 	senders.Wait()
 	if len(load.errs) > 0 {
@@ -397,8 +443,8 @@ func TestCrashUnderLoadLosesNothing(t *testing.T) {
 	}
 	acks := load.acks
 	loadDone := time.Now()
-	t.Logf("load done in %s: %d events acknowledged, %d retried requests, killed after %s acknowledged",
-		loadDone.Sub(began).Round(time.Millisecond), len(acks), load.retries.Load(), strings.Join(killedAt, ", "))
+	t.Logf("load done in %s: %d events acknowledged, %d retried requests (%d answered as duplicates), killed after %s acknowledged",
+		loadDone.Sub(began).Round(time.Millisecond), len(acks), load.retries.Load(), load.dups.Load(), strings.Join(killedAt, ", "))
 
 	// Let the last server deliver everything: every acknowledged pair at
 	// the receiver, every pair the receiver saw recorded, and both steady
@@ -442,7 +488,38 @@ func TestCrashUnderLoadLosesNothing(t *testing.T) {
 	l := readCrashLog(t, data)
 	byID, recvTotal := recv.ByHeader("Webhook-Id"), recv.Count()
 
-	// 1. Every acknowledged event is in the log once, at the sequence the 202 gave.
+	// 1. Every acknowledged event is in the log once, at the sequence the
+	// 202 (or, for a retry, the 200 "duplicate") gave; every build event
+	// in the log was acknowledged, under its own id; no build slug is
+	// logged twice, however its POSTs were cut off and retried.
+	bySlug := map[string][]string{}
+	for id, evs := range l.events {
+		for _, ev := range evs {
+			bySlug[ev.EventType+" "+ev.Build.BuildSlug] = append(bySlug[ev.EventType+" "+ev.Build.BuildSlug], id)
+		}
+	}
+	var loggedTwice []string
+	for k, ids := range bySlug {
+		if len(ids) > 1 {
+			loggedTwice = append(loggedTwice, fmt.Sprintf("%s as %v", k, ids))
+		}
+	}
+	if len(loggedTwice) > 0 {
+		slices.Sort(loggedTwice)
+		t.Errorf("%d build events are logged more than once, want never, e.g. %s", len(loggedTwice), strings.Join(loggedTwice[:min(len(loggedTwice), 10)], "; "))
+	}
+	ackedIDs := map[string]bool{}
+	for _, a := range acks {
+		ackedIDs[a.eventID] = true
+		if ids := bySlug[a.eventType+" "+a.buildSlug]; len(ids) != 1 || ids[0] != a.eventID {
+			t.Errorf("%s %s was answered with event %s (duplicate %v), the log holds it as %v", a.eventType, a.buildSlug, a.eventID, a.duplicate, ids)
+		}
+	}
+	for id, evs := range l.events {
+		if !ackedIDs[id] {
+			t.Errorf("build event %s (%s) is in the log but no POST of it was answered with it", id, evs[0].Build.BuildSlug)
+		}
+	}
 	for _, a := range acks {
 		switch seqs := l.seqOf[a.eventID]; {
 		case len(seqs) != 1:
@@ -503,9 +580,10 @@ func TestCrashUnderLoadLosesNothing(t *testing.T) {
 	if lastItems != len(l.pairs) {
 		t.Errorf("the live views listed %d delivery items, the log has %d pairs", lastItems, len(l.pairs))
 	}
-	bound := crashMaxInFlight * crashKills
+	kills := len(killedAt)
+	bound := crashMaxInFlight * kills
 	if twice > bound {
-		t.Errorf("%d pairs have more than one DeliveryAttempted, want at most %d (max in flight %d × %d kills)", twice, bound, crashMaxInFlight, crashKills)
+		t.Errorf("%d pairs have more than one DeliveryAttempted, want at most %d (max in flight %d × %d kills)", twice, bound, crashMaxInFlight, kills)
 	}
 
 	// 4. The receiver saw every pair, at the hook's path, with the event's
@@ -541,7 +619,7 @@ func TestCrashUnderLoadLosesNothing(t *testing.T) {
 		t.Errorf("%d unexpected requests at the receiver, e.g.:\n%s", len(wrong), strings.Join(wrong[:min(len(wrong), 10)], "\n"))
 	}
 	if recvTwice > bound {
-		t.Errorf("the receiver got %d pairs more than once, want at most %d (max in flight %d × %d kills)", recvTwice, bound, crashMaxInFlight, crashKills)
+		t.Errorf("the receiver got %d pairs more than once, want at most %d (max in flight %d × %d kills)", recvTwice, bound, crashMaxInFlight, kills)
 	}
 
 	t.Logf("log read and checked in %s", time.Since(checksBegan).Round(time.Millisecond))
@@ -581,9 +659,9 @@ func TestCrashUnderLoadLosesNothing(t *testing.T) {
 		t.Logf("%s", strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]))
 	})
 
-	t.Logf("figures: %d events acknowledged (%d in the log, %d entries), %d kills, %d pairs, "+
+	t.Logf("figures: %d events acknowledged (%d in the log, %d entries; %d retries answered as duplicates), %d kills, %d pairs, "+
 		"%d pairs attempted more than once in the log (max %d attempts, bound %d), "+
 		"%d pairs received more than once (max %d), %d receiver requests, total %s",
-		len(acks), len(l.events), l.entries, crashKills, len(l.pairs), twice, maxPerPair, bound,
+		len(acks), len(l.events), l.entries, load.dups.Load(), kills, len(l.pairs), twice, maxPerPair, bound,
 		recvTwice, recvMax, recvTotal, time.Since(began).Round(time.Millisecond))
 }

@@ -139,10 +139,13 @@ func TestSecretsAreNeverInClearOnDiskInLogsOrInResponses(t *testing.T) {
 	}
 	hookPath := hooksPath + "/" + created.Data.Slug
 
+	builds := 0
 	sendBuild := func() {
 		t.Helper()
+		// The same body each time, a new event each time (its own Idempotency-Key).
+		builds++
 		b := srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/build-events", buildFinishedInput,
-			map[string]string{"Bitrise-Event-Type": "build/finished"}, http.StatusAccepted, nil)
+			map[string]string{"Bitrise-Event-Type": "build/finished", "Idempotency-Key": fmt.Sprint("secrets-", builds)}, http.StatusAccepted, nil)
 		c.responses = append(c.responses, "POST build-events: "+string(b))
 	}
 	waitItems := func(n int) itemList {
@@ -291,10 +294,12 @@ func TestSecretKeyFromEnvironmentCreatesNoKeyFile(t *testing.T) {
 	hooksPath := "/v0.1/apps/" + e2eApp + "/outgoing-webhooks"
 	body := fmt.Sprintf(`{"url":%q,"events":["all"],"secret":%q}`, recv.URL()+"/h", canarySecret1)
 	srv.mustCall(t, http.MethodPost, hooksPath, body, nil, http.StatusOK, nil)
+	sends := 0
 	send := func(s *server) {
 		t.Helper()
+		sends++
 		s.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/build-events", buildFinishedInput,
-			map[string]string{"Bitrise-Event-Type": "build/finished"}, http.StatusAccepted, nil)
+			map[string]string{"Bitrise-Event-Type": "build/finished", "Idempotency-Key": fmt.Sprint("env-key-", sends)}, http.StatusAccepted, nil)
 	}
 	send(srv)
 	got := recv.WaitForCount(t, 1, pollTimeout)[0]

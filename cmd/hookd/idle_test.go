@@ -60,8 +60,10 @@ func TestServerWithManyHooksDoesNotGrowWhileIdle(t *testing.T) {
 		body := strings.ReplaceAll(buildFinishedInput, e2eApp, "app-without-hooks")
 		events := 0
 		measureGrowth(t, data, busy, func() {
+			// One body, new events: each its own Idempotency-Key (the
+			// build slug alone would make every one after the first a repeat).
 			srv.mustCall(t, http.MethodPost, "/v0.1/apps/app-without-hooks/build-events", body,
-				map[string]string{"Bitrise-Event-Type": "build/finished"}, http.StatusAccepted, nil)
+				map[string]string{"Bitrise-Event-Type": "build/finished", "Idempotency-Key": fmt.Sprint("idle-", events)}, http.StatusAccepted, nil)
 			events++
 		})
 		t.Logf("%d build events sent", events)

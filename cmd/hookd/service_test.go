@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -117,8 +118,8 @@ func TestARestartAfterACleanStopReadsNoEntryAgain(t *testing.T) {
 	}
 	srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/outgoing-webhooks",
 		`{"url": "`+recv.URL()+`/hook", "events": ["all"]}`, nil, http.StatusOK, &created)
-	for range 20 {
-		srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/build-events", `{"build_slug":"b","build_number":1,"build_status":1}`,
+	for i := range 20 {
+		srv.mustCall(t, http.MethodPost, "/v0.1/apps/"+e2eApp+"/build-events", fmt.Sprintf(`{"build_slug":"b%d","build_number":1,"build_status":1}`, i),
 			map[string]string{"Bitrise-Event-Type": "build/finished"}, http.StatusAccepted, nil)
 	}
 	recv.WaitForCount(t, 20, pollTimeout)

@@ -21,3 +21,18 @@ func TestContract(t *testing.T) {
 		return s
 	})
 }
+
+// TestContractReopen runs the subtests that reopen the log on its directory.
+func TestContractReopen(t *testing.T) {
+	logtest.RunReopen(t, func(t *testing.T) func() eventlog.Log {
+		dir := t.TempDir()
+		return func() eventlog.Log {
+			s, err := badgerlog.Open(dir, badgerlog.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			return s
+		}
+	})
+}

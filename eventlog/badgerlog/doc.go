@@ -9,6 +9,12 @@
 //	                                            0x02, prev hash (32 bytes), hash (32 bytes), body
 //	g <topic> 0x00 <consumer group>           → last acknowledged seq (uint64 big-endian)
 //	s <name>                                  → a consumer's saved state (derived, rebuildable)
+//	u <topic> 0x00 <unique key>               → seq of the entry holding the key (uint64 big-endian)
+//
+// A unique key (eventlog.MetaUnique) is checked by the commit loop before
+// the request's entries are staged (a read of its u key, and the keys
+// staged earlier in the group) and written in the same transaction as
+// its entry; Import writes it too. Messages without a key cost no read.
 //
 // Appends are group-committed: one goroutine takes every append waiting,
 // writes them in one Badger transaction and fsyncs once before answering

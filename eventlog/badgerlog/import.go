@@ -2,6 +2,7 @@ package badgerlog
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
@@ -27,6 +28,10 @@ const importBatchBytes = 8 << 20
 // an Append would have stored it; otherwise Import stops with an
 // *ImportError (matching ErrImportRefused). An error from the sequence
 // itself (a line that does not parse) stops it too, and is returned as is.
+//
+// An entry with a unique key (eventlog.MetaUnique) has it indexed as an
+// Append would, so appends after the import are refused on it; an export
+// holding a key twice is refused (an *ImportError naming the second).
 //
 // Entries are written in transactions bounded like group commits
 // (Options.MaxGroupBytes, Options.MaxGroupEntries, and 8 MiB of stored
@@ -58,7 +63,7 @@ func (s *Store) Import(ctx context.Context, topic string, entries iter.Seq2[even
 	rep, err = s.importEntries(ctx, topic, entries, &wrote)
 	if err != nil {
 		if wrote {
-			if derr := s.db.DropPrefix(topicPrefix(topic)); derr != nil {
+			if derr := s.db.DropPrefix(topicPrefix(topic), uniquePrefix(topic)); derr != nil {
 				return eventlog.ImportReport{}, fmt.Errorf("%w; removing the entries already imported failed too (%w): discard this log's directory", err, derr)
 			}
 		}
@@ -117,15 +122,34 @@ func (s *Store) importEntries(ctx context.Context, topic string, entries iter.Se
 		}
 		key := entryKey(topic, e.Seq)
 		c := badgerdb.TxnCost(len(key), len(val))
+		var uk []byte
+		if k := e.Metadata[eventlog.MetaUnique]; k != "" {
+			uk = uniqueKey(topic, k)
+			// A log made by appends never holds a key twice. Asked of the
+			// index (this transaction's and those committed), not of a
+			// map, so memory stays flat.
+			if _, err := txn.Get(uk); err == nil {
+				return rep, &eventlog.ImportError{Seq: e.Seq, Reason: fmt.Sprintf("its unique key %q is held by an earlier entry", k)}
+			} else if !errors.Is(err, badger.ErrKeyNotFound) {
+				return rep, fmt.Errorf("import into %s: entry %d: read the unique key index: %w", topic, e.Seq, err)
+			}
+			c += badgerdb.TxnCost(len(uk), 8)
+		}
 		if count > 0 && (cost+c > s.opts.MaxGroupBytes || stored+len(val) > importBatchBytes || count >= s.opts.MaxGroupEntries) {
 			if err := commit(); err != nil {
 				return rep, err
 			}
 		}
-		err = txn.Set(key, val)
+		set := func() error {
+			if err := txn.Set(key, val); err != nil || uk == nil {
+				return err
+			}
+			return txn.Set(uk, binary.BigEndian.AppendUint64(nil, e.Seq))
+		}
+		err = set()
 		if errors.Is(err, badger.ErrTxnTooBig) && count > 0 {
 			if err = commit(); err == nil {
-				err = txn.Set(key, val)
+				err = set()
 			}
 		}
 		if err != nil {

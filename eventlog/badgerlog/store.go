@@ -98,6 +98,7 @@ type appendRequest struct {
 	last  *uint64 // AppendAt's condition: the head it expects, or nil
 	msgs  []appendMsg
 	bytes int
+	keyed int // how many of msgs have a unique key (eventlog.MetaUnique)
 	done  chan appendResult
 }
 
@@ -201,6 +202,10 @@ func (s *Store) append(ctx context.Context, topic string, last *uint64, msgs []e
 	if len(msgs) == 0 {
 		return nil, nil
 	}
+	keyed, err := eventlog.CheckUniqueKeys(msgs)
+	if err != nil {
+		return nil, fmt.Errorf("append to %s: %w", topic, err)
+	}
 	if s.opts.Admit != nil {
 		n := 0
 		for _, m := range msgs {
@@ -210,10 +215,15 @@ func (s *Store) append(ctx context.Context, topic string, last *uint64, msgs []e
 			return nil, fmt.Errorf("%w: %w", eventlog.ErrHeld, err)
 		}
 	}
-	req := &appendRequest{topic: topic, last: last, msgs: make([]appendMsg, len(msgs)), done: make(chan appendResult, 1)}
+	req := &appendRequest{topic: topic, last: last, msgs: make([]appendMsg, len(msgs)), keyed: keyed, done: make(chan appendResult, 1)}
 	for i, m := range msgs {
 		req.msgs[i] = appendMsg{uuid: m.UUID, metadata: m.Metadata, payload: m.Payload}
 		req.bytes += badgerdb.TxnCost(len(topic)+10, len(m.Payload)+len(m.UUID)+hashedHeaderBytes(m.Metadata))
+		if keyed > 0 {
+			if k := m.Metadata[eventlog.MetaUnique]; k != "" {
+				req.bytes += badgerdb.TxnCost(len(topic)+2+len(k), 8)
+			}
+		}
 	}
 	s.sendMu.RLock()
 	if s.closed {
@@ -316,7 +326,22 @@ func (s *Store) commitGroup(group []*appendRequest) {
 	defer txn.Discard()
 	var buf []byte
 	conflicts := make([]error, len(group))
+	// taken holds the unique keys (index keys) staged by earlier requests
+	// of this group, with their sequences.
+	var taken map[string]uint64
 	for i, req := range group {
+		if req.keyed > 0 {
+			// A duplicate takes precedence over AppendAt's conflict.
+			dup, err := s.duplicate(txn, req, taken)
+			if err != nil {
+				s.fail(group, fmt.Errorf("%w: read the unique keys of %s: %w", eventlog.ErrUnavailable, req.topic, err))
+				return
+			}
+			if dup != nil {
+				conflicts[i] = dup
+				continue
+			}
+		}
 		if req.last != nil && *req.last != heads[req.topic] {
 			conflicts[i] = fmt.Errorf("append to %s at %d: %w: its head is %d", req.topic, *req.last, eventlog.ErrConflict, heads[req.topic])
 			continue
@@ -329,7 +354,16 @@ func (s *Store) commitGroup(group []*appendRequest) {
 			buf, hashes[req.topic] = eventlog.MarshalEntry(buf[:0], seq, hashes[req.topic], m.uuid, now, m.metadata, m.payload)
 			val := make([]byte, len(buf))
 			copy(val, buf)
-			if err := txn.Set(entryKey(req.topic, seq), val); err != nil {
+			err := txn.Set(entryKey(req.topic, seq), val)
+			if k := m.metadata[eventlog.MetaUnique]; err == nil && req.keyed > 0 && k != "" {
+				uk := uniqueKey(req.topic, k)
+				err = txn.Set(uk, binary.BigEndian.AppendUint64(nil, seq))
+				if taken == nil {
+					taken = map[string]uint64{}
+				}
+				taken[string(uk)] = seq
+			}
+			if err != nil {
 				// Too big for one transaction: refuse this group as a whole.
 				s.answerAll(group, fmt.Errorf("eventlog: append %d bytes: %w", req.bytes, err))
 				return
@@ -358,6 +392,51 @@ func (s *Store) commitGroup(group []*appendRequest) {
 	for i, req := range group {
 		req.done <- appendResult{seqs: results[i], err: conflicts[i]}
 	}
+}
+
+// duplicate returns the *eventlog.DuplicateError for req if one of its
+// unique keys is held: by an entry (its index key, read in txn), by a
+// request staged earlier in the group (taken), or by an earlier message of
+// req itself. It stages nothing.
+func (s *Store) duplicate(txn *badger.Txn, req *appendRequest, taken map[string]uint64) (*eventlog.DuplicateError, error) {
+	var own map[string]bool
+	for _, m := range req.msgs {
+		k := m.metadata[eventlog.MetaUnique]
+		if k == "" {
+			continue
+		}
+		uk := uniqueKey(req.topic, k)
+		if seq, ok := taken[string(uk)]; ok {
+			return &eventlog.DuplicateError{Topic: req.topic, Key: k, Seq: seq}, nil
+		}
+		item, err := txn.Get(uk)
+		switch {
+		case errors.Is(err, badger.ErrKeyNotFound):
+		case err != nil:
+			return nil, err
+		default:
+			var seq uint64
+			err := item.Value(func(v []byte) error {
+				if len(v) != 8 {
+					return fmt.Errorf("corrupt unique key index of %q: %d bytes", k, len(v))
+				}
+				seq = binary.BigEndian.Uint64(v)
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			return &eventlog.DuplicateError{Topic: req.topic, Key: k, Seq: seq}, nil
+		}
+		if own[k] {
+			return &eventlog.DuplicateError{Topic: req.topic, Key: k}, nil
+		}
+		if own == nil {
+			own = map[string]bool{}
+		}
+		own[k] = true
+	}
+	return nil, nil
 }
 
 // advance records a committed group's heads and last hashes; s.mu is held.
@@ -531,6 +610,24 @@ func topicPrefix(topic string) []byte {
 
 func entryKey(topic string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(topicPrefix(topic), seq)
+}
+
+// uniquePrefix is where topic's unique keys are indexed: 'u', the topic,
+// a NUL byte (a topic holds none), then the key; the value is the 8-byte
+// big-endian sequence of the entry that holds it.
+func uniquePrefix(topic string) []byte {
+	k := make([]byte, 0, len(topic)+2)
+	k = append(k, 'u')
+	k = append(k, topic...)
+	return append(k, 0)
+}
+
+func uniqueKey(topic, key string) []byte {
+	k := make([]byte, 0, len(topic)+2+len(key))
+	k = append(k, 'u')
+	k = append(k, topic...)
+	k = append(k, 0)
+	return append(k, key...)
 }
 
 func groupKey(topic, group string) []byte {

@@ -43,6 +43,9 @@ func Run(t *testing.T, open Opener) {
 	t.Run("MetadataRoundTrip", func(t *testing.T) { testMetadata(t, open(t)) })
 	t.Run("PayloadBytesExact", func(t *testing.T) { testPayloads(t, open(t)) })
 	t.Run("Import", func(t *testing.T) { testImport(t, open) })
+	t.Run("UniqueKeyRefusesDuplicates", func(t *testing.T) { testUniqueRefused(t, open(t)) })
+	t.Run("UniqueKeyConcurrentAppendsStoreOne", func(t *testing.T) { testUniqueConcurrent(t, open(t)) })
+	t.Run("UniqueKeyKnownAfterImport", func(t *testing.T) { testUniqueAfterImport(t, open) })
 }
 
 // RunShared runs the subtests about two Logs on one backend: what one
@@ -52,6 +55,7 @@ func RunShared(t *testing.T, open SharedOpener) {
 	t.Run("AppendAtConflictsAcrossLogs", func(t *testing.T) { testSharedAppendAt(t, open) })
 	t.Run("AppendAtOnHeadLearntFromOtherLog", func(t *testing.T) { testSharedAppendAtLearnt(t, open) })
 	t.Run("ConcurrentWritersKeepOneChain", func(t *testing.T) { testSharedWriters(t, open) })
+	t.Run("UniqueKeyAcrossLogsStoresOne", func(t *testing.T) { testSharedUnique(t, open) })
 }
 
 func guard(t *testing.T) context.Context {

@@ -22,6 +22,9 @@ type appendRequest struct {
 	// request was taken (an AppendAt past it is a conflict).
 	maybeStored bool
 	tipFresh    bool
+
+	keyed int   // how many of msgs have a unique key (eventlog.MetaUnique)
+	err   error // the answer given, once answered (the writer's)
 }
 
 type appendResult struct {
@@ -52,6 +55,10 @@ func (l *Log) submit(ctx context.Context, topic string, at *uint64, msgs []event
 	if len(msgs) == 0 {
 		return nil, nil
 	}
+	keyed, err := eventlog.CheckUniqueKeys(msgs)
+	if err != nil {
+		return nil, fmt.Errorf("natslog: append to %s: %w", topic, err)
+	}
 	for i, m := range msgs {
 		if m.UUID == "" {
 			// The UUID is the message id JetStream deduplicates by.
@@ -62,7 +69,7 @@ func (l *Log) submit(ctx context.Context, topic string, at *uint64, msgs []event
 	if err != nil {
 		return nil, err
 	}
-	req := &appendRequest{ctx: ctx, ts: ts, at: at, msgs: msgs, seqs: make([]uint64, 0, len(msgs)), done: make(chan appendResult, 1)}
+	req := &appendRequest{ctx: ctx, ts: ts, at: at, msgs: msgs, keyed: keyed, seqs: make([]uint64, 0, len(msgs)), done: make(chan appendResult, 1)}
 	for i, m := range msgs {
 		req.bytes += len(m.Payload) + len(m.UUID) + 100
 		// The client would refuse it after the batch had begun, leaving an

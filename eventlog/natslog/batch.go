@@ -23,16 +23,45 @@ const (
 // outMsg is one message of a round: where the writer linked it.
 type outMsg struct {
 	req  *appendRequest
+	idx  int // its index in req.msgs
 	seq  uint64
 	hash [eventlog.HashSize]byte
 	msg  *nats.Msg
+	// Of a message with a unique key (unique.go): its key, wire name and UUID.
+	key, name, uuid string
 }
 
 // writeTopic writes reqs to ts in rounds until each is answered. A round
 // that failed without an answer from the stream is tried again, with the
 // same UUIDs, for up to Config.RetryFor: the stream drops what an earlier
 // attempt stored (see round).
+//
+// Requests with unique keys are split first (splitByKey): one sharing a
+// key with an earlier request of the group waits until that one is
+// answered, and is refused as its duplicate if it was stored.
 func (l *Log) writeTopic(ts *topicState, reqs []*appendRequest) {
+	if !anyKeyed(reqs) {
+		l.writeRounds(ts, reqs)
+		return
+	}
+	for len(reqs) > 0 {
+		now, later := l.splitByKey(ts, reqs)
+		l.writeRounds(ts, now)
+		reqs = resolveHeld(ts, now, later)
+	}
+}
+
+func anyKeyed(reqs []*appendRequest) bool {
+	for _, req := range reqs {
+		if req.keyed > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// writeRounds is writeTopic for requests that share no unique key.
+func (l *Log) writeRounds(ts *topicState, reqs []*appendRequest) {
 	pending := reqs
 	var failingSince time.Time
 	backoff := retryMin
@@ -112,6 +141,7 @@ func (l *Log) pause(d time.Duration) bool {
 
 // answer answers req: with its sequences if err is nil.
 func answer(req *appendRequest, err error) {
+	req.err = err
 	if err != nil {
 		req.done <- appendResult{err: err}
 		return
@@ -157,7 +187,7 @@ func (l *Log) round(ts *topicState, pending []*appendRequest) ([]*appendRequest,
 		if len(req.seqs) == 0 && req.at != nil && *req.at != head {
 			switch {
 			case *req.at < head || req.tipFresh:
-				answer(req, fmt.Errorf("natslog: append to %s at %d, but its head is %d: %w", ts.topic, *req.at, head, eventlog.ErrConflict))
+				answer(req, l.conflictOrDuplicate(ts, req, fmt.Errorf("natslog: append to %s at %d, but its head is %d: %w", ts.topic, *req.at, head, eventlog.ErrConflict)))
 				continue
 			case len(batch) > 0:
 				// It cannot follow this batch: it goes first in a later round.
@@ -171,18 +201,34 @@ func (l *Log) round(ts *topicState, pending []*appendRequest) ([]*appendRequest,
 			break
 		}
 		rest = append(rest, req)
-		for _, m := range req.msgs[len(req.seqs):] {
+		for j := len(req.seqs); j < len(req.msgs); j++ {
 			if len(batch) == limit {
 				break
 			}
+			m := req.msgs[j]
 			seq := head + 1
 			data, sum := eventlog.MarshalEntry(nil, seq, prev, m.UUID, now, m.Metadata, m.Payload)
-			msg := &nats.Msg{Subject: subjectFor(ts.prefix, m.Metadata[eventlog.MetaName]), Data: data, Header: nats.Header{}}
-			msg.Header.Set(jetstream.MsgIDHeader, m.UUID)
-			if len(batch) == 0 {
-				msg.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(tip, 10))
+			o := outMsg{req: req, idx: j, seq: seq, hash: sum}
+			subject := ""
+			if req.keyed > 0 {
+				o.key = m.Metadata[eventlog.MetaUnique]
 			}
-			batch = append(batch, outMsg{req: req, seq: seq, hash: sum, msg: msg})
+			if o.key != "" {
+				// Stored only if no entry holds the key's subject yet.
+				o.name, o.uuid = m.Metadata[eventlog.MetaName], m.UUID
+				subject = keySubject(ts.prefix, o.name, o.key)
+			} else {
+				subject = subjectFor(ts.prefix, m.Metadata[eventlog.MetaName])
+			}
+			o.msg = &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+			o.msg.Header.Set(jetstream.MsgIDHeader, m.UUID)
+			if len(batch) == 0 {
+				o.msg.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(tip, 10))
+			}
+			if o.key != "" {
+				o.msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+			}
+			batch = append(batch, o)
 			head, prev = seq, sum
 		}
 	}
@@ -224,7 +270,7 @@ func (l *Log) publishBatch(ts *topicState, rest []*appendRequest, batch []outMsg
 		return rest, nil
 	case isWrongLast(err):
 		ts.tipKnown = false
-		return rest, nil
+		return l.wrongLast(ts, rest, batch)
 	case code == jetstreamext.JSErrCodeBatchPublishExceedsLimit:
 		ts.batchCap = max(1, len(batch)/2)
 		l.logger.Warn("the server takes smaller atomic batches than natslog's MaxBatch; halving it (set Config.MaxBatch to the server's max_batch_size)", "stream", ts.stream, "batch", ts.batchCap)
@@ -265,7 +311,7 @@ func (l *Log) publishOne(ts *topicState, rest []*appendRequest, o outMsg) ([]*ap
 		return l.damaged(ts, rest, []outMsg{o}, fmt.Sprintf("entry %d was stored at %d", o.seq, ack.Sequence))
 	case isWrongLast(err):
 		ts.tipKnown = false
-		return rest, nil
+		return l.wrongLast(ts, rest, []outMsg{o})
 	case code == errCodeDuplicateInProcess:
 		return rest, fmt.Errorf("publish to %s: %w", ts.stream, err)
 	case code != 0 && !isTemporary(err):
@@ -273,6 +319,20 @@ func (l *Log) publishOne(ts *topicState, rest []*appendRequest, o outMsg) ([]*ap
 	default:
 		return l.lost(ts, rest, []outMsg{o}, err)
 	}
+}
+
+// wrongLast handles a refusal on an expected last sequence: the chain's
+// (another writer appended: the tip is read again and the messages
+// relinked) or, for a batch with keyed messages, maybe a key's
+// (sortOutKeys answers the requests whose key is held).
+func (l *Log) wrongLast(ts *topicState, rest []*appendRequest, batch []outMsg) ([]*appendRequest, error) {
+	for _, o := range batch {
+		if o.key != "" {
+			rest, _, err := l.sortOutKeys(ts, rest, batch)
+			return rest, err
+		}
+	}
+	return rest, nil
 }
 
 // finish answers the requests whose messages are all stored and returns the others.

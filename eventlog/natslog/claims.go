@@ -54,8 +54,13 @@ func (l *Log) Claims(ctx context.Context, topic string, cfg eventlog.ClaimConfig
 	}
 	var subjects []string
 	for _, n := range cfg.Names {
-		if s := subjectFor(ts.prefix, n); !slices.Contains(subjects, s) {
-			subjects = append(subjects, s)
+		// An entry with a unique key is on its key's subject, one token
+		// pair below its name's (keySubject).
+		s := subjectFor(ts.prefix, n)
+		for _, s := range []string{s, s + ".u.*"} {
+			if !slices.Contains(subjects, s) {
+				subjects = append(subjects, s)
+			}
 		}
 	}
 	name := consumerName(cfg.Queue)

@@ -38,3 +38,10 @@ func TestContractSharedOnCluster(t *testing.T) {
 		return openLog(t, a), openLog(t, b)
 	})
 }
+
+// TestContractReopen runs the subtests that open the stream again, as a
+// restarted process would.
+func TestContractReopen(t *testing.T) {
+	srv := natstest.RunServer(t)
+	logtest.RunReopen(t, reopener(srv.URL))
+}

@@ -24,6 +24,32 @@
 // it whatever the discard policy, and the log then no longer starts at 1
 // (reads and Verify report the first removed entry as missing).
 //
+// # Unique keys
+//
+// A message with a unique key (eventlog.MetaUnique) is published on its
+// key's subject: its usual subject, ".u.", and the first 32 hex digits of
+// the SHA-256 of the key (hookd.events.build_event.received.v1.u.<hex>),
+// with Nats-Expected-Last-Subject-Sequence 0, so the stream stores it only
+// while no message holds that subject, whichever process publishes: the
+// stream decides, inside the atomic batch. Two requests of one group with
+// the same key never go out together: the later waits for the earlier and
+// is refused as its duplicate if it was stored. When the stream refuses a
+// batch on a last sequence (the chain's or a key's: the same error
+// family), the writer asks the leader for the last message of each keyed
+// message's subject: one found holding another UUID makes its request a
+// *eventlog.DuplicateError with its sequence (one holding the message's
+// own UUID is an earlier attempt of the same append whose answer was lost,
+// and counts as stored); none found means the chain moved, handled as
+// always. Claims filter on each name's subject and its key subjects
+// (<name's subject>.u.*); the tip read, the watcher and reads take every
+// subject of the stream; Import publishes a keyed entry on its key's
+// subject too. The window is the whole stream.
+//
+// nats-server keeps state per subject (its last sequence, in the stream's
+// subject index), so every keyed entry adds one subject to the stream:
+// the servers' memory grows with the number of keyed entries (hookd keys
+// each build event).
+//
 // # Stored form and the hash chain
 //
 // A message's data is exactly eventlog.MarshalEntry of the entry with the

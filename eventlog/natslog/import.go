@@ -19,7 +19,9 @@ const importWindow = 256
 // restores an export. Each entry is checked with an eventlog.ImportChecker
 // before it is published, in its stored form (with the Time it was
 // exported with, so the hashes are reproduced), on the condition that the
-// stream's last sequence is the entry's Seq-1.
+// stream's last sequence is the entry's Seq-1. An entry with a unique key
+// (eventlog.MetaUnique) is published on its key's subject, as Append
+// publishes it, so appends after the import are refused on the key.
 //
 // Unlike Badger's, a refused import cannot be undone: the stream denies
 // deletes, so the entries before the refused one stay. The error then
@@ -81,8 +83,14 @@ func (l *Log) Import(ctx context.Context, topic string, entries iter.Seq2[eventl
 		if err != nil {
 			return fail(err)
 		}
-		msg := &nats.Msg{Subject: subjectFor(ts.prefix, e.Metadata[eventlog.MetaName]), Data: data}
-		fut, err := l.js.PublishMsgAsync(msg, jetstream.WithMsgID(e.UUID), jetstream.WithExpectLastSequence(e.Seq-1))
+		// A keyed entry goes on its key's subject, as Append puts it, on
+		// the condition that no entry holds it yet.
+		msg := &nats.Msg{Subject: messageSubject(ts.prefix, e.Metadata), Data: data}
+		opts := []jetstream.PublishOpt{jetstream.WithMsgID(e.UUID), jetstream.WithExpectLastSequence(e.Seq - 1)}
+		if e.Metadata[eventlog.MetaUnique] != "" {
+			opts = append(opts, jetstream.WithExpectLastSequencePerSubject(0))
+		}
+		fut, err := l.js.PublishMsgAsync(msg, opts...)
 		if err != nil {
 			return fail(fmt.Errorf("%w: import into %s: entry %d: %w", eventlog.ErrUnavailable, ts.stream, e.Seq, err))
 		}

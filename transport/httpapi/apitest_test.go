@@ -39,6 +39,10 @@ type stack struct {
 	views *projections.Views
 	logs  *testkit.SyncBuffer
 	api   *client // the service's own API
+	// cfg is the service's config (a restart reuses its data directory
+	// and log); stop stops the service, as t.Cleanup does (once).
+	cfg  service.Config
+	stop func()
 
 	mu      sync.Mutex
 	secrets []string // no response body may contain one of these
@@ -79,25 +83,29 @@ func newStack(t *testing.T, opts ...func(*service.Config)) *stack {
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
 	transport := &http.Transport{}
-	s := &stack{t: t, store: svc.Log(), base: svc.APIConfig(), logs: logs}
+	s := &stack{t: t, store: svc.Log(), base: svc.APIConfig(), logs: logs, cfg: cfg}
 	s.api = &client{t: t, st: s, base: "http://" + svc.Addr(), http: &http.Client{Transport: transport}}
-	t.Cleanup(func() {
-		transport.CloseIdleConnections()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("the service failed: %v", err)
-		}
-		svc.Close()
-		// Close logs what it could not close.
-		for line := range strings.Lines(logs.String()) {
-			if strings.Contains(line, `msg="closing the`) {
-				t.Errorf("service.Close: %s", line)
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			transport.CloseIdleConnections()
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("the service failed: %v", err)
 			}
-		}
-		if t.Failed() {
-			t.Logf("hookd logs (warn and above):\n%s", logs.String())
-		}
-	})
+			svc.Close()
+			// Close logs what it could not close.
+			for line := range strings.Lines(logs.String()) {
+				if strings.Contains(line, `msg="closing the`) {
+					t.Errorf("service.Close: %s", line)
+				}
+			}
+			if t.Failed() {
+				t.Logf("hookd logs (warn and above):\n%s", logs.String())
+			}
+		})
+	}
+	t.Cleanup(s.stop)
 	return s
 }
 

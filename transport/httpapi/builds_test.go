@@ -22,8 +22,8 @@ func TestBuildEventIsAcceptedWithIDAndIncreasingSequence(t *testing.T) {
 			expect(t, http.StatusAccepted)
 		var raw map[string]map[string]json.RawMessage
 		r.decode(t, &raw)
-		if len(raw) != 1 || len(raw["data"]) != 2 {
-			t.Errorf("answer %s, want exactly {data: {event_id, sequence}}", r.Body)
+		if len(raw) != 1 || len(raw["data"]) != 3 || string(raw["data"]["duplicate"]) != "false" {
+			t.Errorf("answer %s, want exactly {data: {event_id, sequence, duplicate: false}}", r.Body)
 		}
 		var out struct{ Data accepted }
 		r.decode(t, &out)

@@ -42,14 +42,14 @@ func TestAPITokenIsRequiredWhenConfigured(t *testing.T) {
 	}
 
 	// The scheme is case-insensitive (RFC 9110, section 11.1); the token is not.
-	for _, auth := range []string{"t0k", "Bearer t0k", "token t0k", "BEARER t0k", "bearer t0k", "Token t0k", "TOKEN t0k", "bEaReR   t0k", "Bearer\tt0k"} {
+	for i, auth := range []string{"t0k", "Bearer t0k", "token t0k", "BEARER t0k", "bearer t0k", "Token t0k", "TOKEN t0k", "bEaReR   t0k", "Bearer\tt0k"} {
 		t.Run(auth, func(t *testing.T) {
 			c := anon.withHeader("Authorization", auth)
 			c.do(http.MethodGet, hooksPath("app-1"), nil).expect(t, http.StatusOK)
 			h := c.createHook("app-1", hookBody(map[string]any{"url": rc.URL() + "/"}))
 			c.do(http.MethodGet, hookPath("app-1", h.Slug), nil).expect(t, http.StatusOK)
 			c.do(http.MethodGet, itemsPath("app-1", h.Slug), nil).expect(t, http.StatusOK)
-			c.sendBuild("app-1", "build/triggered", buildBody(1))
+			c.sendBuild("app-1", "build/triggered", buildBody(i+1)) // a new build each time: a repeat would be a 200
 		})
 	}
 }

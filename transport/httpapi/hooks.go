@@ -89,9 +89,19 @@ func writtenHook(ev domain.HookConfigured, current *projections.HookView) hookJS
 
 // append writes one event and returns its sequence.
 func (a *api) append(ctx context.Context, id string, ev domain.Event) (uint64, error) {
+	return a.appendUnique(ctx, id, "", ev)
+}
+
+// appendUnique is append with a unique key (eventlog.MetaUnique; none if
+// ""): if an entry holds it already, nothing is appended and the error is
+// the log's *eventlog.DuplicateError.
+func (a *api) appendUnique(ctx context.Context, id, unique string, ev domain.Event) (uint64, error) {
 	msg, err := eventlog.EncodeEvent(id, ev)
 	if err != nil {
 		return 0, err
+	}
+	if unique != "" {
+		msg.Metadata.Set(eventlog.MetaUnique, unique)
 	}
 	seqs, err := a.Log.Append(ctx, eventlog.Topic, msg)
 	if err != nil {

@@ -105,7 +105,9 @@ func TestDeliveryItemFiltersCombineAndPage(t *testing.T) {
 	good := s.api.createHook("app-1", hookBody(map[string]any{"url": rc.URL() + "/"}))
 	failing := s.api.createHook("app-1", hookBody(map[string]any{"url": bad.URL() + "/"}))
 	for i := range 6 {
-		s.api.sendBuild("app-1", "build/finished", buildBody(i%3))
+		// Two build events per build slug: distinct events by their
+		// Idempotency-Key (the slug alone would make the second a repeat).
+		s.api.withHeader("Idempotency-Key", fmt.Sprint("filters-", i)).sendBuild("app-1", "build/finished", buildBody(i%3))
 	}
 	all := append(s.api.waitItems("app-1", good.Slug, 6), s.api.waitItems("app-1", failing.Slug, 6)...)
 	mid := all[2].CreatedAt // the third newest of the good hook
