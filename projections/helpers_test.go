@@ -209,6 +209,7 @@ type history struct {
 	hooks    []hookRef // every hook ever configured
 	builds   []domain.BuildEventReceived
 	attempts []domain.DeliveryAttempted
+	tokens   []string // ids issued
 }
 
 type hookRef struct{ slug, app string }
@@ -231,6 +232,9 @@ func (h *history) events(n int) []domain.Event {
 }
 
 func (h *history) next() domain.Event {
+	if h.r.IntN(60) == 0 {
+		return h.tokenEvent()
+	}
 	p := h.r.IntN(100)
 	switch {
 	case len(h.live) == 0 || p < 7:
@@ -249,6 +253,40 @@ func (h *history) next() domain.Event {
 		return h.deliveryRequested()
 	default:
 		return h.attempt()
+	}
+}
+
+// tokenEvent issues a token, or revokes one (issued, revoked already, or
+// never issued).
+func (h *history) tokenEvent() domain.Event {
+	if len(h.tokens) == 0 || h.r.IntN(3) > 0 {
+		id := h.id("token")
+		h.tokens = append(h.tokens, id)
+		var exp *time.Time
+		if h.r.IntN(2) == 0 {
+			at := h.now.Add(time.Hour)
+			exp = &at
+		}
+		return domain.TokenIssued{TokenID: id, Name: "name-" + id, Scopes: []string{domain.ScopeAppsRead}, Apps: []string{h.apps[h.r.IntN(len(h.apps))]},
+			TokenSHA256: fmt.Sprintf("%064x", h.r.Uint64()), IssuedAt: h.tick(), ExpiresAt: exp, Actor: h.pickActor()}
+	}
+	id := h.tokens[h.r.IntN(len(h.tokens))]
+	if h.r.IntN(5) == 0 {
+		id = h.id("never-issued")
+	}
+	return domain.TokenRevoked{TokenID: id, RevokedAt: h.tick(), Actor: h.pickActor()}
+}
+
+// pickActor is who made a change: nil (logged before actors were), the
+// bootstrap token or an issued one.
+func (h *history) pickActor() *domain.Actor {
+	switch h.r.IntN(3) {
+	case 0:
+		return nil
+	case 1:
+		return &domain.Actor{TokenID: domain.BootstrapID, TokenName: domain.BootstrapID}
+	default:
+		return &domain.Actor{TokenID: fmt.Sprintf("token-%d", h.r.IntN(5)), TokenName: fmt.Sprintf("user-%d", h.r.IntN(5))}
 	}
 }
 
@@ -313,6 +351,7 @@ func (h *history) createHook() domain.Event {
 	return domain.HookConfigured{
 		HookSlug: ref.slug, AppSlug: ref.app, URL: "https://receiver.example/" + ref.slug,
 		Events: h.pickEvents(), Headers: h.pickHeaders(), SealedSecret: h.pickSecret(), ConfiguredAt: h.tick(),
+		Actor: h.pickActor(),
 	}
 }
 
@@ -321,7 +360,7 @@ func (h *history) reconfigureHook() domain.Event {
 	return domain.HookConfigured{
 		HookSlug: ref.slug, AppSlug: ref.app, URL: fmt.Sprintf("https://receiver.example/%s/v%d", ref.slug, h.r.IntN(100)),
 		Events: h.pickEvents(), Headers: h.pickHeaders(), SealedSecret: h.pickSecret(),
-		PreviousSecretValidUntil: h.pickPreviousUntil(), ConfiguredAt: h.tick(),
+		PreviousSecretValidUntil: h.pickPreviousUntil(), ConfiguredAt: h.tick(), Actor: h.pickActor(),
 	}
 }
 
@@ -333,7 +372,7 @@ func (h *history) removeHook() domain.Event {
 	i := h.r.IntN(len(h.live))
 	ref := h.live[i]
 	h.live = append(h.live[:i:i], h.live[i+1:]...)
-	return domain.HookRemoved{HookSlug: ref.slug, AppSlug: ref.app, RemovedAt: h.tick()}
+	return domain.HookRemoved{HookSlug: ref.slug, AppSlug: ref.app, RemovedAt: h.tick(), Actor: h.pickActor()}
 }
 
 func (h *history) buildEvent() domain.Event {
@@ -350,6 +389,7 @@ func (h *history) buildEvent() domain.Event {
 	}
 	ev := domain.BuildEventReceived{
 		EventID: h.id("event"), AppSlug: app, EventType: types[h.r.IntN(2)], Build: b, ReceivedAt: h.tick(),
+		Actor: h.pickActor(),
 	}
 	h.builds = append(h.builds, ev)
 	return ev
@@ -432,6 +472,7 @@ func (h *history) redeliveryRequested() domain.Event {
 	return domain.RedeliveryRequested{
 		DeliveryID: h.id("redelivery"), OriginalDeliveryID: a.DeliveryID, HookSlug: a.HookSlug, AppSlug: a.AppSlug,
 		BuildEventID: a.BuildEventID, EventType: a.EventType, Payload: a.Request.Body, RequestedAt: h.tick(),
+		Actor: h.pickActor(),
 	}
 }
 
@@ -442,6 +483,6 @@ func (h *history) deliveryRequested() domain.Event {
 	ref := h.hooks[h.r.IntN(len(h.hooks))]
 	return domain.DeliveryRequested{
 		DeliveryID: domain.DeliveryID(b.EventID, ref.slug), HookSlug: ref.slug, AppSlug: ref.app,
-		BuildEventID: b.EventID, BuildEventSeq: uint64(h.r.IntN(2)), RequestedAt: h.tick(),
+		BuildEventID: b.EventID, BuildEventSeq: uint64(h.r.IntN(2)), RequestedAt: h.tick(), Actor: domain.ServiceActor(),
 	}
 }

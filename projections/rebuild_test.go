@@ -136,4 +136,17 @@ func assertRichViews(t *testing.T, v *projections.Views, hist *history) {
 	if items != len(firsts) || items < 1000 {
 		t.Errorf("views hold %d delivery items, want %d (one per delivery id), at least 1000", items, len(firsts))
 	}
+	tokens, err := v.ListTokens("", 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := 0
+	for _, tk := range tokens.Items {
+		if tk.RevokedAt != nil {
+			revoked++
+		}
+	}
+	if len(tokens.Items) != len(hist.tokens) || len(hist.tokens) < 10 || revoked < 3 {
+		t.Errorf("views hold %d tokens (%d revoked), the history issued %d; want at least 10, 3 revoked", len(tokens.Items), revoked, len(hist.tokens))
+	}
 }
