@@ -19,8 +19,16 @@ import (
 //
 //	go test -run='^$' -bench=Append -benchmem ./eventlog/
 func BenchmarkAppend(b *testing.B) {
-	for _, size := range []int{100, 2048} {
-		b.Run(fmt.Sprintf("payload=%dB", size), func(b *testing.B) {
+	for _, c := range []struct {
+		size  int
+		keyed bool
+	}{{100, false}, {2048, false}, {2048, true}} {
+		size := c.size
+		name := fmt.Sprintf("payload=%dB", size)
+		if c.keyed {
+			name += "/unique-key" // a build event's (eventlog.MetaUnique): one index read per append
+		}
+		b.Run(name, func(b *testing.B) {
 			store, err := badgerlog.Open(b.TempDir(), badgerlog.Options{})
 			if err != nil {
 				b.Fatal(err)
@@ -42,6 +50,9 @@ func BenchmarkAppend(b *testing.B) {
 					body = append(body, '"', '}')
 					msg := message.NewMessage(id, body)
 					msg.Metadata.Set(eventlog.MetaName, domain.NameBuildEventReceived)
+					if c.keyed {
+						msg.Metadata.Set(eventlog.MetaUnique, "build:"+id)
+					}
 					if err := pub.Publish(eventlog.Topic, msg); err != nil {
 						b.Error(err)
 						return

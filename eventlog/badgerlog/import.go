@@ -125,6 +125,7 @@ func (s *Store) importEntries(ctx context.Context, topic string, entries iter.Se
 		var uk []byte
 		if k := e.Metadata[eventlog.MetaUnique]; k != "" {
 			uk = uniqueKey(topic, k)
+			s.uniques.add(uk)
 			// A log made by appends never holds a key twice. Asked of the
 			// index (this transaction's and those committed), not of a
 			// map, so memory stays flat.

@@ -45,6 +45,10 @@ type Options struct {
 	// Set for serving; the log tools open without it so they can still
 	// read and report on a damaged log.
 	CheckHead bool
+	// UniqueFilterBytes sizes the in-memory filter of the unique keys the
+	// log holds (unique.go), which spares the writer an index read per new
+	// key. Default DefaultUniqueFilterBytes.
+	UniqueFilterBytes int
 
 	// tuneBadger, if set, adjusts the Badger options (tests only: small
 	// value-log files, early compactions).
@@ -64,15 +68,19 @@ func (o *Options) setDefaults() {
 	if o.ValueLogGCInterval == 0 {
 		o.ValueLogGCInterval = badgerdb.DefaultValueLogGCInterval
 	}
+	if o.UniqueFilterBytes <= 0 {
+		o.UniqueFilterBytes = DefaultUniqueFilterBytes
+	}
 }
 
 // Store owns the log's Badger database. Publishers and Subscribers share
 // one Store; closing them never closes it.
 type Store struct {
-	db     *badger.DB
-	opts   Options
-	logger *slog.Logger
-	gc     *badgerdb.ValueLogGC
+	db      *badger.DB
+	opts    Options
+	logger  *slog.Logger
+	gc      *badgerdb.ValueLogGC
+	uniques *uniqueFilter // which unique keys the index may hold (unique.go)
 
 	appends chan *appendRequest
 	closing chan struct{}
@@ -137,6 +145,15 @@ func Open(dir string, opts Options) (*Store, error) {
 		heads:    map[string]uint64{},
 		hashes:   map[string][eventlog.HashSize]byte{},
 		changed:  make(chan struct{}),
+	}
+	uniques, n, err := loadUniqueFilter(db, opts.UniqueFilterBytes)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open the event log in %s: %w", dir, err)
+	}
+	s.uniques = uniques
+	if n > 0 {
+		opts.Logger.Debug("unique keys loaded", "keys", n, "filter_bytes", opts.UniqueFilterBytes)
 	}
 	if opts.HeadFile != "" {
 		written, err := s.head(eventlog.Topic)
@@ -357,6 +374,8 @@ func (s *Store) commitGroup(group []*appendRequest) {
 			err := txn.Set(entryKey(req.topic, seq), val)
 			if k := m.metadata[eventlog.MetaUnique]; err == nil && req.keyed > 0 && k != "" {
 				uk := uniqueKey(req.topic, k)
+				// Told before the commit, so no later group misses it.
+				s.uniques.add(uk)
 				err = txn.Set(uk, binary.BigEndian.AppendUint64(nil, seq))
 				if taken == nil {
 					taken = map[string]uint64{}
@@ -409,7 +428,10 @@ func (s *Store) duplicate(txn *badger.Txn, req *appendRequest, taken map[string]
 		if seq, ok := taken[string(uk)]; ok {
 			return &eventlog.DuplicateError{Topic: req.topic, Key: k, Seq: seq}, nil
 		}
-		item, err := txn.Get(uk)
+		item, err := (*badger.Item)(nil), badger.ErrKeyNotFound
+		if s.uniques.mayHold(uk) {
+			item, err = txn.Get(uk)
+		}
 		switch {
 		case errors.Is(err, badger.ErrKeyNotFound):
 		case err != nil:
