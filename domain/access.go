@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Scopes a token may hold. apps:write includes apps:read; admin includes
@@ -149,8 +151,10 @@ func ValidateTokenSpec(s TokenSpec, now time.Time, validApp func(string) bool) (
 		return TokenSpec{}, invalid("name", "is required: up to %d bytes saying who or what uses the token (\"ci\", \"alice\")", MaxTokenNameBytes)
 	}
 	for _, r := range s.Name {
-		if r < 0x20 || r == 0x7f {
-			return TokenSpec{}, invalid("name", "must not hold control characters")
+		// Control and format characters (bidi overrides, zero-width ones)
+		// would let one name pass for another in a listing.
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
+			return TokenSpec{}, invalid("name", "must be valid UTF-8 without control or invisible formatting characters")
 		}
 	}
 	if len(s.Scopes) == 0 {
@@ -179,6 +183,9 @@ func ValidateTokenSpec(s TokenSpec, now time.Time, validApp func(string) bool) (
 	s.Apps = sortedUnique(s.Apps)
 	if slices.Contains(s.Apps, AllApps) {
 		s.Apps = []string{AllApps}
+	}
+	if slices.Contains(s.Scopes, ScopeAdmin) && !slices.Equal(s.Apps, []string{AllApps}) {
+		return TokenSpec{}, invalid("apps", "an admin token opens every app: give [\"*\"], or leave admin out to open only these apps")
 	}
 	return s, nil
 }

@@ -66,6 +66,11 @@ func TestValidateTokenSpec(t *testing.T) {
 		{TokenSpec{Name: "x", Scopes: []string{ScopeIngest}, Apps: make([]string, MaxTokenApps+1)}, "apps", nil, nil},
 		{TokenSpec{Name: "x", Scopes: []string{ScopeIngest}, Apps: []string{"a"}, ExpiresAt: &earlier}, "expires_at", nil, nil},
 		{TokenSpec{Name: "x", Scopes: []string{ScopeIngest}, Apps: []string{"a"}, ExpiresAt: &now}, "expires_at", nil, nil},
+		{TokenSpec{Name: "x", Scopes: []string{ScopeAdmin}, Apps: []string{"a"}}, "apps", nil, nil},
+		{TokenSpec{Name: "ci\u202egnp.exe", Scopes: []string{ScopeIngest}, Apps: []string{"a"}}, "name", nil, nil},
+		{TokenSpec{Name: "c\u200bi", Scopes: []string{ScopeIngest}, Apps: []string{"a"}}, "name", nil, nil},
+		{TokenSpec{Name: "c\u009bi", Scopes: []string{ScopeIngest}, Apps: []string{"a"}}, "name", nil, nil},
+		{TokenSpec{Name: "c\xffi", Scopes: []string{ScopeIngest}, Apps: []string{"a"}}, "name", nil, nil},
 	} {
 		got, err := ValidateTokenSpec(tc.in, now, slug)
 		if tc.field == "" {

@@ -57,7 +57,7 @@ func (l *Log) ReadBatch(ctx context.Context, topic string, from uint64, limit in
 			continue
 		}
 		// Nothing at next, though it is not past the head.
-		e, err := l.leaderGet(ctx, ts, next)
+		e, err := l.leaderGetSettled(ctx, ts, next)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return nil, fmt.Errorf("natslog: read %s: %w", topic,
 				eventlog.CorruptEntry(next, fmt.Sprintf("the stream %s has no message %d, though its head is %d: it was removed", ts.stream, next, head)))
@@ -138,6 +138,30 @@ type msgGetResponse struct {
 
 // leaderGet reads entry seq through the stream's leader (the JetStream
 // API, not a direct get, which any replica may answer from behind).
+// leaderGet's answer "not found" for an entry at or below the head is
+// asked again for up to leaderSettle: a stream leader elected a moment
+// ago may not have applied every acknowledged entry yet (seen on a fresh
+// three-node cluster), and an entry hookd cannot find is taken for
+// damage, which stops the process.
+const leaderSettle = 2 * time.Second
+
+func (l *Log) leaderGetSettled(ctx context.Context, ts *topicState, seq uint64) (eventlog.Entry, error) {
+	deadline := time.Now().Add(leaderSettle)
+	for {
+		e, err := l.leaderGet(ctx, ts, seq)
+		if !errors.Is(err, jetstream.ErrMsgNotFound) || time.Now().After(deadline) {
+			return e, err
+		}
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return e, err
+		case <-t.C:
+		}
+	}
+}
+
 func (l *Log) leaderGet(ctx context.Context, ts *topicState, seq uint64) (eventlog.Entry, error) {
 	req, _ := json.Marshal(map[string]uint64{"seq": seq})
 	e, err := l.leaderMsgGet(ctx, ts, req)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -47,7 +48,14 @@ var (
 	errNoToken      = &authError{msg: "this request needs an API token: send it in the Authorization header (Authorization: Bearer <token>)"}
 	errUnknownToken = &authError{msg: "unknown API token: check it, or ask an admin for one", invalid: true}
 	errRevokedToken = &authError{msg: "this API token was revoked: ask an admin for a new one", invalid: true}
+	errTwoTokens    = &authError{msg: "send one Authorization header, not several", invalid: true}
 )
+
+// forbiddenError is a 403 whose message is the whole story.
+type forbiddenError struct{ msg string }
+
+func (e *forbiddenError) Error() string { return e.msg }
+func (e *forbiddenError) Unwrap() error { return domain.ErrForbidden }
 
 type authError struct {
 	msg     string
@@ -98,9 +106,20 @@ func (a *api) authenticate(next http.Handler) http.Handler {
 
 func (a *api) principalOf(r *http.Request, bootstrap []byte) (principal, error) {
 	admin := domain.Access{Scopes: []string{domain.ScopeAdmin}, Apps: []string{domain.AllApps}}
+	if len(r.Header.Values("Authorization")) > 1 {
+		// A proxy reading the other one would disagree about who this is.
+		return principal{}, errTwoTokens
+	}
 	got := tokenFrom(r)
 	if got == "" {
 		if len(bootstrap) == 0 {
+			if !loopbackHost(r.Host) {
+				// Without a token the server listens on loopback only; a
+				// request naming another host came through DNS rebinding or
+				// a proxy, and opens nothing.
+				return principal{}, &forbiddenError{msg: fmt.Sprintf("this server has no API token, so it answers only requests addressed to a loopback host "+
+					"(localhost, 127.0.0.1, [::1]), not %q: start it with an API token (HOOKD_API_TOKEN) to serve other names", r.Host)}
+			}
 			return principal{actor: domain.Actor{TokenID: domain.AnonymousID, TokenName: domain.AnonymousID}, access: admin}, nil
 		}
 		return principal{}, errNoToken
@@ -131,6 +150,21 @@ func (a *api) principalOf(r *http.Request, bootstrap []byte) (principal, error) 
 		return principal{}, expiredToken(*t.ExpiresAt)
 	}
 	return principal{actor: domain.Actor{TokenID: t.ID, TokenName: t.Name}, access: t.Access(), expiresAt: t.ExpiresAt}, nil
+}
+
+// loopbackHost reports whether a Host header names this machine's
+// loopback: localhost or a loopback address, with or without a port.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // tokenHash is the hex SHA-256 of a token, the only form hookd keeps.

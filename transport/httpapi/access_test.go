@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -104,7 +105,7 @@ func TestEveryScopeOpensExactlyItsRoutesAndOnlyItsApps(t *testing.T) {
 		{"write-a", []string{"apps:write"}, []string{"app-a"}},
 		{"read-ingest-a", []string{"apps:read", "ingest"}, []string{"app-a"}},
 		{"write-all", []string{"apps:write"}, []string{"*"}},
-		{"admin-a", []string{"admin"}, []string{"app-a"}}, // admin opens every app whatever its apps
+		{"admin", []string{"admin"}, []string{"*"}},
 	}
 	clients := map[string]*client{"bootstrap": w.admin}
 	access := map[string]tok{"bootstrap": {"bootstrap", []string{"admin"}, []string{"*"}}}
@@ -335,7 +336,9 @@ func TestATokenRequestMustSayWhatItOpens(t *testing.T) {
 
 // TestWithoutABootstrapTokenRequestsAreAnonymousAdmins: a loopback server
 // started without --api-token lets a request without a token do
-// everything, as "anonymous"; an issued token still holds only its scopes.
+// everything, as "anonymous", but issue tokens (they would outlive the
+// switch to a bootstrap token) or answer a request naming another host
+// (DNS rebinding).
 func TestWithoutABootstrapTokenRequestsAreAnonymousAdmins(t *testing.T) {
 	s := newStack(t)
 	var me struct{ Data map[string]any }
@@ -343,7 +346,138 @@ func TestWithoutABootstrapTokenRequestsAreAnonymousAdmins(t *testing.T) {
 	if me.Data["token_id"] != "anonymous" || fmt.Sprint(me.Data["scopes"]) != "[admin]" {
 		t.Errorf("GET /v0.1/me without a token = %v", me.Data)
 	}
-	reader, _ := s.api.issue("reader", []string{"apps:read"}, []string{"app-a"})
-	reader.do(http.MethodPost, hooksPath("app-a"), hookBody(nil)).expectError(t, http.StatusForbidden, "apps:write")
+	s.api.createHook("app-a", hookBody(nil))
+	s.api.do(http.MethodPost, "/v0.1/admin/tokens", map[string]any{"name": "x", "scopes": []string{"admin"}, "apps": []string{"*"}}).
+		expectError(t, http.StatusForbidden, "without an API token", "HOOKD_API_TOKEN")
 	s.api.withHeader("Authorization", "Bearer nonsense").do(http.MethodGet, hooksPath("app-a"), nil).expectError(t, http.StatusUnauthorized, "unknown")
+	withHost := func(host string) int {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, s.api.base+hooksPath("app-a"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		resp, err := s.api.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, host := range []string{"attacker.example", "attacker.example:80", "127.0.0.1.nip.io"} {
+		if got := withHost(host); got != http.StatusForbidden {
+			t.Errorf("Host %q without any API token: %d, want 403", host, got)
+		}
+	}
+	for _, host := range []string{"localhost", "LOCALHOST:8080", "127.0.0.1:1", "[::1]:8080"} {
+		if got := withHost(host); got != http.StatusOK {
+			t.Errorf("Host %q without any API token: %d, want 200", host, got)
+		}
+	}
+}
+
+func TestTwoAuthorizationHeadersAreRefused(t *testing.T) {
+	w := newTwoApps(t)
+	_, reader := w.admin.issue("reader", []string{"apps:read"}, []string{"app-a"})
+	req, err := http.NewRequest(http.MethodGet, w.s.api.base+"/v0.1/me", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Add("Authorization", "Bearer "+reader.Token)
+	req.Header.Add("Authorization", "Bearer "+bootstrapToken)
+	resp, err := w.s.api.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("two Authorization headers: %d, want 401", resp.StatusCode)
+	}
+}
+
+// followLog opens GET /v0.1/log/entries?follow=true&from=from with token
+// and returns the entries' sequences as they arrive; the channel closes
+// when the stream ends.
+func followLog(t *testing.T, c *client, token string, from uint64) <-chan uint64 {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/v0.1/log/entries?follow=true&from=%d", c.base, from), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("follow: %d", resp.StatusCode)
+	}
+	seqs := make(chan uint64, 1024)
+	go func() {
+		defer close(seqs)
+		defer resp.Body.Close()
+		dec := json.NewDecoder(resp.Body)
+		for {
+			var e struct{ Seq uint64 }
+			if dec.Decode(&e) != nil {
+				return
+			}
+			seqs <- e.Seq
+		}
+	}()
+	t.Cleanup(func() { resp.Body.Close() })
+	return seqs
+}
+
+// TestALogStreamEndsWhenItsTokenIsRevoked: a follower of the log whose
+// token is revoked gets nothing after its revocation, and its stream ends.
+func TestALogStreamEndsWhenItsTokenIsRevoked(t *testing.T) {
+	w := newTwoApps(t)
+	_, auditor := w.admin.issue("auditor", []string{"admin"}, []string{"*"})
+	from := w.s.head() + 1
+	seqs := followLog(t, w.s.api, auditor.Token, from)
+	w.admin.createHook("app-b", hookBody(nil)) // seen: before the revocation
+	w.admin.do(http.MethodDelete, "/v0.1/admin/tokens/"+auditor.ID, nil).expect(t, http.StatusOK)
+	revokedAt := w.s.head()
+	w.admin.createHook("app-b", hookBody(nil)) // after it: never seen
+	var got []uint64
+	timeout := time.After(waitLimit)
+	for done := false; !done; {
+		select {
+		case seq, ok := <-seqs:
+			if !ok {
+				done = true
+				break
+			}
+			got = append(got, seq)
+		case <-timeout:
+			t.Fatalf("the revoked token's stream did not end; it got %v", got)
+		}
+	}
+	// How much of the log before the revocation it got depends on when
+	// the views applied it; nothing after it, ever.
+	for i, seq := range got {
+		if seq != from+uint64(i) || seq > revokedAt {
+			t.Errorf("the revoked token's stream got %v, want entries from %d on, none after its revocation at %d", got, from, revokedAt)
+			break
+		}
+	}
+}
+
+// TestALogStreamEndsWhenItsTokenExpires: a stream opened with a token
+// about to expire ends at the expiry, without any further entry.
+func TestALogStreamEndsWhenItsTokenExpires(t *testing.T) {
+	w := newTwoApps(t)
+	expires := time.Now().Add(1500 * time.Millisecond)
+	_, brief := w.admin.issue("brief", []string{"admin"}, []string{"*"}, "expires_at", expires.UTC().Format(time.RFC3339Nano))
+	seqs := followLog(t, w.s.api, brief.Token, w.s.head()+1)
+	select {
+	case seq, ok := <-seqs:
+		if ok {
+			t.Errorf("the stream got entry %d, appended by nobody", seq)
+		}
+	case <-time.After(waitLimit):
+		t.Fatalf("the stream of a token that expired at %s did not end", expires.Format(time.RFC3339Nano))
+	}
+	w.s.api.withHeader("Authorization", "Bearer "+brief.Token).do(http.MethodGet, "/v0.1/me", nil).expectError(t, http.StatusUnauthorized, "expired")
 }

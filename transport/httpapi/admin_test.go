@@ -53,6 +53,7 @@ func (f *fakeAdmin) fail(msg string) {
 func adminCall(t *testing.T, h http.Handler, method, path, token string) (int, map[string]any) {
 	t.Helper()
 	req := httptest.NewRequest(method, path, nil)
+	req.Host = "127.0.0.1" // httptest's example.com is no loopback host: refused without a token
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -62,7 +62,7 @@ func (a *api) receiveBuildEvent(w http.ResponseWriter, r *http.Request) error {
 	}
 	unique := buildUniqueKey(app, eventType, build.BuildSlug)
 	if hasKey {
-		unique = idempotencyUniqueKey(app, idemKey)
+		unique = idempotencyUniqueKey(app, eventType, idemKey)
 	}
 	id := a.NewID()
 	seq, err := a.appendUnique(r.Context(), id, unique, domain.BuildEventReceived{
@@ -122,9 +122,11 @@ func buildUniqueKey(app, eventType, buildSlug string) string {
 }
 
 // idempotencyUniqueKey is the unique key of a build event sent with an
-// Idempotency-Key: its app and the key.
-func idempotencyUniqueKey(app, key string) string {
-	sum := sha256.Sum256([]byte(app + "\x00" + key))
+// Idempotency-Key: its app, its event type and the key. The type is part
+// of it so that a client using one key (its build's slug, say) for the
+// triggered and the finished event reports both, not one.
+func idempotencyUniqueKey(app, eventType, key string) string {
+	sum := sha256.Sum256([]byte(app + "\x00" + eventType + "\x00" + key))
 	return "key:" + hex.EncodeToString(sum[:])
 }
 

@@ -240,10 +240,16 @@ func TestIdempotencyKeyReplacesBuildSlug(t *testing.T) {
 	s := newStack(t)
 	const key = "ci-run-77/attempt"
 	first := s.api.mustPostBuild("app-1", "build/finished", buildBody(1), http.StatusAccepted, "Idempotency-Key", key)
-	// Same key, another slug (and type): the same request.
-	dup := s.api.mustPostBuild("app-1", "build/triggered", buildBody(2), http.StatusOK, "Idempotency-Key", key)
+	// Same key and type, another slug: the same request.
+	dup := s.api.mustPostBuild("app-1", "build/finished", buildBody(2), http.StatusOK, "Idempotency-Key", key)
 	if dup.data.EventID != first.data.EventID || dup.data.Sequence != first.data.Sequence {
 		t.Fatalf("a repeat of the key answered %s, want %s", dup.body, first.body)
+	}
+	// Same key, the other event type: another event (a client may use one
+	// key, its build's, for both).
+	triggered := s.api.mustPostBuild("app-1", "build/triggered", buildBody(1), http.StatusAccepted, "Idempotency-Key", key)
+	if triggered.data.EventID == first.data.EventID {
+		t.Fatalf("the key of a build/finished swallowed a build/triggered: %s", triggered.body)
 	}
 	// Same slug, other keys: distinct events, and not duplicates of the
 	// slug's key either.
@@ -259,11 +265,11 @@ func TestIdempotencyKeyReplacesBuildSlug(t *testing.T) {
 	postAtOnce(t, s.api, 20, "app-1", "build/finished", buildBody(9), "Idempotency-Key", "burst")
 
 	evs := s.loggedBuildEvents()
-	if len(evs) != 6 {
-		t.Fatalf("the log holds %d build events, want 6", len(evs))
+	if len(evs) != 7 {
+		t.Fatalf("the log holds %d build events, want 7", len(evs))
 	}
-	if evs[0].IdempotencyKey != key || evs[3].IdempotencyKey != "" {
-		t.Fatalf("logged idempotency keys %q and %q, want %q as sent and none", evs[0].IdempotencyKey, evs[3].IdempotencyKey, key)
+	if evs[0].IdempotencyKey != key || evs[4].IdempotencyKey != "" {
+		t.Fatalf("logged idempotency keys %q and %q, want %q as sent and none", evs[0].IdempotencyKey, evs[4].IdempotencyKey, key)
 	}
 }
 

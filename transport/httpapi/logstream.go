@@ -173,6 +173,14 @@ func (a *api) logEntries(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	// The caller's token stops opening the log when it expires or is
+	// revoked, in the middle of a stream too.
+	caller := who(r)
+	if caller.expiresAt != nil {
+		var cancelAt context.CancelFunc
+		ctx, cancelAt = context.WithDeadline(ctx, *caller.expiresAt)
+		defer cancelAt()
+	}
 	if a.Stopping != nil {
 		go func() {
 			select {
@@ -243,6 +251,9 @@ func (a *api) logEntries(w http.ResponseWriter, r *http.Request) error {
 			}
 			continue
 		}
+		if !a.stillAdmitted(r) {
+			return nil // revoked or expired since the stream began (or views damaged): end it cleanly
+		}
 		for _, e := range batch {
 			if e.Seq != next {
 				a.Logger.Error("log stream: entry missing", "want", next, "got", e.Seq)
@@ -263,6 +274,12 @@ func (a *api) logEntries(w http.ResponseWriter, r *http.Request) error {
 				return nil
 			}
 			next++
+			if revokes(e, caller.actor.TokenID) {
+				// Nothing after its own revocation, even before the views
+				// apply it.
+				_ = flush()
+				return nil
+			}
 		}
 		if err := flush(); err != nil {
 			return nil
@@ -290,4 +307,24 @@ func (a *api) waitForEntry(ctx context.Context, next uint64, sse bool, write fun
 			return err
 		}
 	}
+}
+
+// stillAdmitted reports whether the request's token still opens it: a
+// long stream asks again before each batch.
+func (a *api) stillAdmitted(r *http.Request) bool {
+	_, err := a.principalOf(r, []byte(a.APIToken))
+	return err == nil
+}
+
+// revokes reports whether e revokes the issued token id.
+func revokes(e eventlog.Entry, id string) bool {
+	if e.Name() != domain.NameTokenRevoked || id == domain.BootstrapID || id == domain.AnonymousID {
+		return false
+	}
+	ev, err := eventlog.DecodeEntry(e)
+	if err != nil {
+		return true // cannot tell: end the stream rather than risk it
+	}
+	rev, ok := ev.(domain.TokenRevoked)
+	return ok && rev.TokenID == id
 }

@@ -71,6 +71,11 @@ func (a *api) issueToken(w http.ResponseWriter, r *http.Request) error {
 	if a.Tokens == nil {
 		return errNotFound
 	}
+	if who(r).actor.TokenID == domain.AnonymousID {
+		// A token minted here would outlive the switch to a bootstrap token.
+		return &forbiddenError{msg: "this server runs without an API token, and tokens issued now would stay valid once it has one: " +
+			"start it with a bootstrap token (HOOKD_API_TOKEN) and issue tokens with that"}
+	}
 	var in tokenInput
 	if err := decodeBody(w, r, &in); err != nil {
 		return err
