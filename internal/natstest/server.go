@@ -8,7 +8,10 @@ import (
 )
 
 // startTimeout bounds how long a server may take to accept connections.
-const startTimeout = 10 * time.Second
+// Generous: under -race, with make test's other packages (processes of
+// the end-to-end tests) on the same two cores, a cluster node once took
+// more than 10 s in CI.
+const startTimeout = 30 * time.Second
 
 // Server is one embedded nats-server with JetStream.
 type Server struct {
