@@ -81,9 +81,11 @@ func TestMetricsCountDeliveriesAppendsAndLagAfterTraffic(t *testing.T) {
 			map[string]string{"Bitrise-Event-Type": domain.EventBuildFinished}, http.StatusAccepted, nil)
 	}
 
-	// 3 hooks + 3 build events + 9 requests (one Append per build event)
-	// + 9 attempts, one Append each.
-	const entries, appends = 3 + 3 + 9 + 9, 3 + 3 + 3 + 9
+	// 3 hooks + 3 build events + 9 requests + 9 attempts. One Append each
+	// for the hooks, build events and attempts; the matcher appends the
+	// requests of the build events it reads at once in one Append: one to
+	// three, as the dispatcher keeps up (under load, CI saw two).
+	const entries, appends = 3 + 3 + 9 + 9, 3 + 3 + 9
 	var m scrape
 	testkit.WaitUntil(t, pollTimeout, "9 deliveries recorded and every consumer caught up", func() bool {
 		m = s.scrape(t)
@@ -104,7 +106,9 @@ func TestMetricsCountDeliveriesAppendsAndLagAfterTraffic(t *testing.T) {
 	m.Expect(t, 0, "hookd_delivery_duration_seconds", "outcome", "4xx")
 	m.Expect(t, 0, "hookd_deliveries_in_flight")
 	m.Expect(t, entries, "hookd_log_appends_total")
-	m.Expect(t, appends, "hookd_log_append_duration_seconds") // one per Append call
+	if n := m.Sum("hookd_log_append_duration_seconds"); n < appends+1 || n > appends+3 { // one per Append call
+		t.Errorf("hookd_log_append_duration_seconds counts %v Append calls, want %d to %d", n, appends+1, appends+3)
+	}
 	m.Expect(t, 0, "hookd_log_append_errors_total")
 	m.Expect(t, entries, "hookd_log_head_sequence")
 	m.Expect(t, 0, "hookd_consumer_lag", "group", "dispatcher")
