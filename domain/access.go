@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -143,9 +144,16 @@ const (
 	MaxTokenApps      = 100
 )
 
+// slugPattern is what app, hook, item and token slugs look like.
+var slugPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+// ValidSlug reports whether s can be a slug: 1-128 letters, digits, '_',
+// '.' or '-', starting with a letter or digit.
+func ValidSlug(s string) bool { return slugPattern.MatchString(s) }
+
 // ValidateTokenSpec checks a token request at now and returns it with its
 // scopes and apps sorted and without repeats.
-func ValidateTokenSpec(s TokenSpec, now time.Time, validApp func(string) bool) (TokenSpec, error) {
+func ValidateTokenSpec(s TokenSpec, now time.Time) (TokenSpec, error) {
 	s.Name = strings.TrimSpace(s.Name)
 	if s.Name == "" || len(s.Name) > MaxTokenNameBytes {
 		return TokenSpec{}, invalid("name", "is required: up to %d bytes saying who or what uses the token (\"ci\", \"alice\")", MaxTokenNameBytes)
@@ -172,7 +180,7 @@ func ValidateTokenSpec(s TokenSpec, now time.Time, validApp func(string) bool) (
 		return TokenSpec{}, invalid("apps", "lists %d apps; at most %d, or [\"*\"] for every app", len(s.Apps), MaxTokenApps)
 	}
 	for _, app := range s.Apps {
-		if app != AllApps && !validApp(app) {
+		if app != AllApps && !ValidSlug(app) {
 			return TokenSpec{}, invalid("apps", "%q is not an app slug (1-128 letters, digits, '_', '.' or '-'), nor \"*\"", app)
 		}
 	}

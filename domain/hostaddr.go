@@ -110,6 +110,17 @@ func digitValue(c byte) (uint64, bool) {
 	return 0, false
 }
 
+// IsLoopbackHost reports whether a host (of a URL or a Host header,
+// without its port) names this machine's loopback: a localhost name or a
+// loopback address in any spelling ParseHostAddr reads.
+func IsLoopbackHost(host string) bool {
+	if IsLocalhostName(host) {
+		return true
+	}
+	a, ok := ParseHostAddr(host)
+	return ok && a.Unmap().IsLoopback()
+}
+
 // IsLocalhostName reports whether host is "localhost" or a name under it
 // ("api.localhost"), in any case and with or without a trailing dot.
 // RFC 6761 reserves these for the loopback interface, so they are refused

@@ -167,3 +167,23 @@ func TestHookAddrLiteralReadsOddSpellings(t *testing.T) {
 		})
 	}
 }
+
+func TestIsLoopbackHost(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost":        true,
+		"LOCALHOST":        true,
+		"127.0.0.1":        true,
+		"127.1":            true,
+		"[::1]":            true,
+		"::1":              true,
+		"::ffff:127.0.0.1": true,
+		"attacker.example": false,
+		"127.0.0.1.nip.io": false,
+		"10.0.0.1":         false,
+		"":                 false,
+	} {
+		if got := domain.IsLoopbackHost(host); got != want {
+			t.Errorf("IsLoopbackHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+}

@@ -152,19 +152,14 @@ func (a *api) principalOf(r *http.Request, bootstrap []byte) (principal, error) 
 	return principal{actor: domain.Actor{TokenID: t.ID, TokenName: t.Name}, access: t.Access(), expiresAt: t.ExpiresAt}, nil
 }
 
-// loopbackHost reports whether a Host header names this machine's
-// loopback: localhost or a loopback address, with or without a port.
+// loopbackHost reports whether a Host header, with or without a port,
+// names this machine's loopback (domain.IsLoopbackHost).
 func loopbackHost(hostport string) bool {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
 	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return domain.IsLoopbackHost(host)
 }
 
 // tokenHash is the hex SHA-256 of a token, the only form hookd keeps.

@@ -89,7 +89,7 @@ func (a *api) getBuildEvent(w http.ResponseWriter, r *http.Request) error {
 		// with the log as it is now, then look once more, so an event
 		// just reported is never a 404.
 		if head, herr := a.LogReader.Head(eventlog.Topic); herr == nil {
-			a.waitForViews(r.Context(), head)
+			_ = a.waitForViews(r.Context(), head)
 			b, err = a.Views.BuildEvent(app, id)
 		}
 	}

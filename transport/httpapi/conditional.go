@@ -97,7 +97,7 @@ func (a *api) decideAndAppend(ctx context.Context, names map[string]bool, touche
 		if !errors.As(err, &stale) {
 			return seqs, err
 		}
-		a.waitForViews(ctx, stale.seq)
+		_ = a.waitForViews(ctx, stale.seq)
 	}
 	return nil, errBusy
 }

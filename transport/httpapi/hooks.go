@@ -64,10 +64,7 @@ func toHookJSON(h projections.HookView) hookJSON {
 	out := hookJSON{Slug: h.Slug, URL: h.URL, Events: h.Events, Headers: domain.MaskCredentialHeaders(h.Headers),
 		MaskedHeaders: masked, HasSecret: h.HasSecret, CreatedAt: h.CreatedAt.UTC(), UpdatedAt: h.UpdatedAt.UTC(),
 		CreatedBy: h.CreatedBy, UpdatedBy: h.UpdatedBy, DeletedBy: h.DeletedBy}
-	if h.DeletedAt != nil {
-		at := h.DeletedAt.UTC()
-		out.DeletedAt = &at
-	}
+	out.DeletedAt = utcPtr(h.DeletedAt)
 	return out
 }
 
@@ -117,19 +114,22 @@ func (a *api) appendHookChange(ctx context.Context, ev domain.Event) error {
 	if err != nil {
 		return err
 	}
-	a.waitForViews(ctx, seq)
+	_ = a.waitForViews(ctx, seq)
 	return nil
 }
 
 // waitForViews waits, at most ViewWait, until the views show the entry at
-// seq. The write is durable already; waiting only spares the caller a
-// stale read, so no answer may depend on it.
-func (a *api) waitForViews(ctx context.Context, seq uint64) {
+// seq, and says why not if they did not. The write is durable already;
+// waiting spares the caller a stale read, so most answers ignore the
+// error (a revocation's does not: it is in effect only once seen).
+func (a *api) waitForViews(ctx context.Context, seq uint64) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.ViewWait)
 	defer cancel()
-	if err := a.Waiter.WaitFor(wctx, seq); err != nil {
+	err := a.Waiter.WaitFor(wctx, seq)
+	if err != nil {
 		a.Logger.Warn("views are behind the log", "seq", seq, "err", err)
 	}
+	return err
 }
 
 // configure validates a hook body into a HookConfigured for hookSlug.
@@ -299,7 +299,7 @@ func (a *api) changeHook(ctx context.Context, app, slug string, decide func() (d
 	if err != nil {
 		return err
 	}
-	a.waitForViews(ctx, seqs[0])
+	_ = a.waitForViews(ctx, seqs[0])
 	return nil
 }
 

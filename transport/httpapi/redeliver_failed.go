@@ -94,7 +94,7 @@ func (a *api) redeliverFailed(w http.ResponseWriter, r *http.Request) error {
 		last, rest = seqs[len(seqs)-1], rest[n:]
 	}
 	if last != 0 {
-		a.waitForViews(r.Context(), last)
+		_ = a.waitForViews(r.Context(), last)
 	}
 	out.Requested = len(out.Slugs)
 	msg := fmt.Sprintf("redelivery requested for %d failed delivery items since %s", out.Requested, since.UTC().Format(time.RFC3339))

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -135,6 +134,9 @@ func NewRouter(cfg Config) http.Handler {
 	}
 	if cfg.NewID == nil {
 		cfg.NewID = newUUID
+	}
+	if cfg.NewToken == nil {
+		cfg.NewToken = newTokenSecret
 	}
 	a := &api{Config: cfg}
 
@@ -347,12 +349,10 @@ type panicError struct{}
 
 func (*panicError) Error() string { return "handler panicked" }
 
-var slugPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
-
 // appSlug returns the path's app slug, validated.
 func appSlug(r *http.Request) (string, error) {
 	s := mux.Vars(r)["app-slug"]
-	if !slugPattern.MatchString(s) {
+	if !domain.ValidSlug(s) {
 		return "", &domain.FieldError{Field: "app-slug", Message: "must be 1-128 letters, digits, '_', '.' or '-'"}
 	}
 	return s, nil
@@ -362,7 +362,7 @@ func appSlug(r *http.Request) (string, error) {
 // reported as not found with the given sentinel.
 func pathSlug(r *http.Request, name string, notFound error) (string, error) {
 	s := mux.Vars(r)[name]
-	if !slugPattern.MatchString(s) {
+	if !domain.ValidSlug(s) {
 		return "", notFound
 	}
 	return s, nil

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -81,16 +80,11 @@ func (a *api) issueToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := a.Now()
-	spec, err := domain.ValidateTokenSpec(domain.TokenSpec{Name: in.Name, Scopes: in.Scopes, Apps: in.Apps, ExpiresAt: in.ExpiresAt},
-		now, slugPattern.MatchString)
+	spec, err := domain.ValidateTokenSpec(domain.TokenSpec{Name: in.Name, Scopes: in.Scopes, Apps: in.Apps, ExpiresAt: in.ExpiresAt}, now)
 	if err != nil {
 		return err
 	}
-	newSecret := a.NewToken
-	if newSecret == nil {
-		newSecret = newTokenSecret
-	}
-	secret, err := newSecret()
+	secret, err := a.NewToken()
 	if err != nil {
 		return err
 	}
@@ -102,7 +96,7 @@ func (a *api) issueToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// The token must open requests once its holder has it.
-	a.waitForViews(r.Context(), seq)
+	_ = a.waitForViews(r.Context(), seq)
 	out := toTokenJSON(projections.TokenView{ID: ev.TokenID, Name: ev.Name, Scopes: ev.Scopes, Apps: ev.Apps,
 		IssuedAt: ev.IssuedAt, ExpiresAt: ev.ExpiresAt, IssuedBy: ev.Actor})
 	out.Token = token
@@ -151,7 +145,7 @@ func (a *api) revokeToken(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if err := a.waitForViewsStrictly(r, seq); err != nil {
+		if err := a.waitForViews(r.Context(), seq); err != nil {
 			return &viewsBehindError{msg: fmt.Sprintf("the revocation of token %s is recorded (log sequence %d), but this server's views are behind "+
 				"and may still let the token in: check GET /v0.1/admin/projections (%v)", t.ID, seq, err)}
 		}
@@ -161,14 +155,6 @@ func (a *api) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, dataResponse{Data: toTokenJSON(t)})
 	return nil
-}
-
-// waitForViewsStrictly is waitForViews for an answer that depends on the
-// views: it returns why they did not get to seq in time.
-func (a *api) waitForViewsStrictly(r *http.Request, seq uint64) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), a.ViewWait)
-	defer cancel()
-	return a.Waiter.WaitFor(ctx, seq)
 }
 
 // viewsBehindError: a write is recorded, but the answer that depends on
