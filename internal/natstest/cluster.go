@@ -1,6 +1,7 @@
 package natstest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Cluster is a three-node JetStream cluster on loopback. Each node keeps
@@ -150,14 +153,16 @@ func (c *Cluster) Start(i int) {
 	c.nodes[i] = start(c.t, c.opts[i].Clone())
 }
 
-// WaitForLeader waits until a running node is the JetStream meta leader
-// and sees every other running node as current: before that, placing a
-// stream's replicas can fail ("no suitable peers").
+// WaitForLeader waits until a running node is the JetStream meta leader,
+// sees every other running node as current, and places a stream with a
+// replica on each of them: before that, creating a stream can fail ("no
+// suitable peers for placement, peer offline"), as CI saw in tests that
+// create streams themselves.
 func (c *Cluster) WaitForLeader() {
 	c.t.Helper()
 	deadline := time.Now().Add(startTimeout)
 	for time.Now().Before(deadline) {
-		if c.leaderSeesAll() {
+		if c.leaderSeesAll() && c.placesStreams() {
 			return
 		}
 		// Polling the server's state: there is no leader-elected event to wait on.
@@ -193,6 +198,36 @@ func (c *Cluster) leaderSeesAll() bool {
 		}
 	}
 	return current >= running-1
+}
+
+// placesStreams creates, and deletes, a memory stream with a replica on
+// every running node.
+func (c *Cluster) placesStreams() bool {
+	var urls []string
+	c.mu.Lock()
+	for i, s := range c.nodes {
+		if s != nil {
+			urls = append(urls, c.NodeURL(i))
+		}
+	}
+	c.mu.Unlock()
+	nc, err := nats.Connect(strings.Join(urls, ","))
+	if err != nil {
+		return false
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	const probe = "NATSTEST_PLACEMENT_PROBE"
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: probe, Subjects: []string{"natstest.probe"},
+		Storage: jetstream.MemoryStorage, Replicas: len(urls)}); err != nil {
+		return false
+	}
+	return js.DeleteStream(ctx, probe) == nil
 }
 
 func (c *Cluster) shutdown() {
